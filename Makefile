@@ -1,0 +1,74 @@
+# The tutorial's top-level Makefile. Every target works from a fresh clone.
+#
+#	make              build every chapter and the tools in common/
+#	make run [CH=05]  start the newest HTTP server chapter on 127.0.0.1:8000
+#	make test [CH=03] run every chapter's tests (or one chapter's)
+#	make check        -Werror builds with gcc and clang, then the whole suite
+#	                  under AddressSanitizer+UBSan (ThreadSanitizer where a
+#	                  chapter starts threads)
+#	make diff CH=02   what chapter 02 adds to chapter 01 (diff -ru)
+#	make book         fill the book's listings from the anchored source
+#	make format       clang-format every C file
+#	make clean
+
+SHELL := /bin/bash
+CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]-*))
+# Chapters whose program is a server, newest last (for `make run`).
+SERVERS := $(foreach c,$(CHAPTERS),$(if $(shell grep -ls '^PROG *= *server' $(c)/Makefile),$(c)))
+THREADED := $(foreach c,$(CHAPTERS),$(if $(shell grep -ls '^THREADS *= *yes' $(c)/Makefile),$(c)))
+
+# CH=03 (or CH=03-poll) names one chapter.
+ch = $(firstword $(wildcard chapters/$(CH) chapters/$(CH)-*))
+
+.PHONY: all build run test check diff book format clean
+all build:
+	@$(MAKE) --no-print-directory -C common
+	@set -e; for c in $(CHAPTERS); do $(MAKE) --no-print-directory -C $$c; done
+
+run: all
+	@c="$(if $(CH),$(ch),$(lastword $(SERVERS)))"; \
+	if [ -z "$$c" ] || [ ! -x "$$c/server" ]; then \
+		echo "make run: no server chapter$(if $(CH), matches CH=$(CH))" >&2; exit 2; fi; \
+	echo "starting $$c/server on 127.0.0.1:8000; try: curl -sS http://127.0.0.1:8000/"; \
+	echo "(Ctrl-C stops it)"; \
+	exec "$$c/server" 8000
+
+test: all
+	@tests/run $(if $(CH),$(or $(wildcard tests/$(notdir $(ch)).bats),$(error no tests for CH=$(CH))))
+
+check:
+	@set -e; for cc in gcc clang; do \
+		echo "== -Werror build with $$cc"; \
+		$(MAKE) --no-print-directory clean >/dev/null; \
+		$(MAKE) --no-print-directory all CC=$$cc WERROR=1; \
+	done
+	@echo "== tests under AddressSanitizer+UndefinedBehaviorSanitizer (clang)"
+	@$(MAKE) --no-print-directory clean >/dev/null
+	@$(MAKE) --no-print-directory all CC=clang WERROR=1 SANITIZE=address,undefined
+	@SANITIZED=address tests/run
+	@if [ -n "$(THREADED)" ]; then \
+		echo "== tests of threaded chapters under ThreadSanitizer (clang)"; \
+		$(MAKE) --no-print-directory clean >/dev/null; \
+		$(MAKE) --no-print-directory all CC=clang WERROR=1 SANITIZE=thread && \
+		SANITIZED=thread tests/run $(foreach c,$(THREADED),tests/$(notdir $(c)).bats); \
+	fi
+	@$(MAKE) --no-print-directory clean >/dev/null
+	@$(MAKE) --no-print-directory all >/dev/null
+	@echo "make check: all passed"
+
+diff:
+	@c="$(ch)"; [ -n "$(CH)" ] && [ -n "$$c" ] || { echo "usage: make diff CH=NN" >&2; exit 2; }; \
+	prev=$$(ls -d chapters/[0-9][0-9]-* | grep -B1 -x "$$c" | head -n 1); \
+	[ "$$prev" != "$$c" ] || { echo "make diff: $$c is the first chapter" >&2; exit 2; }; \
+	diff -ru -x '*.o' -x '*.d' -x .build-flags -x server -x demo -x client \
+		"$$prev" "$$c" || [ $$? -eq 1 ]
+
+book:
+	@common/mdlisting book/*.md
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	@$(MAKE) --no-print-directory -C common clean
+	@set -e; for c in $(CHAPTERS); do $(MAKE) --no-print-directory -C $$c clean; done

@@ -1,0 +1,86 @@
+#!/usr/bin/env bats
+# The book: listings match the source, links resolve, chapters and pages
+# correspond, and every chapter page has the parts DESIGN.md promises.
+
+load helper
+
+pages() {
+	ls "$TOP"/book/[0-9][0-9]-*.md
+}
+
+@test "every listing in the book matches its anchored source region" {
+	run -0 "$COMMON/mdlisting" --check "$TOP"/book/*.md
+}
+
+@test "mdlisting catches a listing that differs from its source" {
+	# The check above is only worth something if it can fail.
+	local md=$BATS_TEST_TMPDIR/page.md
+	printf '%s\n' '<!-- listing: common/mdlisting -->' '```bash' 'stale' '```' >"$md"
+	run -1 "$COMMON/mdlisting" --check "$md"
+	[[ $output == *"differs from its source"* ]]
+	printf '%s\n' '<!-- listing: common/nonexistent.c -->' '```c' '```' >"$md"
+	run -1 "$COMMON/mdlisting" --check "$md"
+	[[ $output == *"no such file"* ]]
+	printf '%s\n' '<!-- listing: common/mdlisting nosuchanchor -->' '```c' '```' >"$md"
+	run -1 "$COMMON/mdlisting" --check "$md"
+	[[ $output == *"no anchor"* ]]
+}
+
+@test "every relative link in the book and the READMEs resolves" {
+	local md link target bad=0
+	for md in "$TOP"/README.md "$TOP"/book/*.md; do
+		# Inline links [text](target); external and in-page ones are skipped.
+		while IFS= read -r link; do
+			target=${link%%#*}
+			[ -n "$target" ] || continue
+			case $target in
+			http://* | https://* | mailto:*) continue ;;
+			esac
+			if [ ! -e "$(dirname "$md")/$target" ]; then
+				echo "${md#"$TOP"/}: broken link: $link"
+				bad=1
+			fi
+		done < <(grep -o '\]([^) ]*)' "$md" | sed 's/^](//; s/)$//')
+	done
+	[ "$bad" -eq 0 ]
+}
+
+@test "every chapter has a book page and every page a chapter" {
+	local d p bad=0
+	for d in "$TOP"/chapters/[0-9][0-9]-*/; do
+		d=$(basename "$d")
+		[ -f "$TOP/book/$d.md" ] || { echo "no book/$d.md"; bad=1; }
+	done
+	for p in $(pages); do
+		p=$(basename "$p" .md)
+		[ -d "$TOP/chapters/$p" ] || { echo "book/$p.md has no chapters/$p"; bad=1; }
+	done
+	[ "$bad" -eq 0 ]
+}
+
+@test "the contents and the README link every chapter page and directory" {
+	local p name bad=0
+	for p in $(pages); do
+		name=$(basename "$p" .md)
+		grep -q "($name.md)" "$TOP/book/README.md" || { echo "book/README.md lacks $name.md"; bad=1; }
+		grep -q "(book/$name.md)" "$TOP/README.md" || { echo "README.md lacks book/$name.md"; bad=1; }
+		grep -q "(chapters/$name/)" "$TOP/README.md" || { echo "README.md lacks chapters/$name/"; bad=1; }
+	done
+	[ "$bad" -eq 0 ]
+}
+
+@test "every chapter page has a diagram, listings, output, a trace and exercises" {
+	local p bad=0 part
+	for p in $(pages); do
+		for part in '```mermaid' '<!-- listing: ' '## Run it' \
+			'## What the kernel sees' '## What can go wrong' '## Exercises'; do
+			grep -qF -- "$part" "$p" || { echo "$(basename "$p"): no $part"; bad=1; }
+		done
+	done
+	[ "$bad" -eq 0 ]
+}
+
+@test "the book cites no line numbers" {
+	# Prose names functions; line numbers rot with every edit.
+	run ! grep -nE '\b[Ll]ines? [0-9]+' "$TOP"/book/*.md
+}
