@@ -6,7 +6,8 @@
  * and the size and offsets of its struct event against struct epoll_event.
  * Prints one line per item checked and exits 1 on any difference.
  *
- *	cc -I chapters/01-ffi common/ffi_ours.c common/ffi_check.c -o ffi_check
+ *	cc -std=gnu11 -I chapters/01-ffi common/ffi_ours.c common/ffi_check.c \
+ *		-o ffi_check && ./ffi_check
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +27,9 @@ static const struct ffi_const system_consts[] = {
 };
 
 /* The system's prototypes, checked against the same man-page types. */
-#define SAME_TYPE(f, t) _Static_assert(__builtin_types_compatible_p(__typeof__(f), t), #f " has the man page's type")
+#define SAME_TYPE(f, t)                                                        \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(f), t),         \
+		       #f " has the man page's type")
 SAME_TYPE(epoll_create1, int(int));
 SAME_TYPE(epoll_ctl, int(int, int, int, struct epoll_event *));
 SAME_TYPE(epoll_wait, int(int, struct epoll_event *, int, int));
@@ -34,10 +37,13 @@ SAME_TYPE(close, int(int));
 
 static int bad;
 
-static void same(const char *what, unsigned long ours, unsigned long sys)
+/* same: print one comparison (in hex when hex is set); remember a mismatch. */
+static void same(const char *what, unsigned long ours, unsigned long sys,
+		 int hex)
 {
-	printf("%-28s ours %-10lu system %-10lu %s\n", what, ours, sys,
-	       ours == sys ? "ok" : "DIFFERENT");
+	printf(hex ? "%-22s ours %#-10lx system %#-10lx %s\n"
+		   : "%-22s ours %-10lu system %-10lu %s\n",
+	       what, ours, sys, ours == sys ? "ok" : "DIFFERENT");
 	bad |= ours != sys;
 }
 
@@ -49,20 +55,21 @@ int main(void)
 		while (s->name && strcmp(s->name, o->name) != 0)
 			s++;
 		if (!s->name) {
-			printf("%-28s not in <sys/epoll.h>\n", o->name);
+			printf("%-22s not in <sys/epoll.h>\n", o->name);
 			bad = 1;
 			continue;
 		}
-		same(o->name, o->value, s->value);
+		same(o->name, o->value, s->value, 1);
 	}
-	same("sizeof(struct event)", ffi_ours_size, sizeof(struct epoll_event));
+	same("sizeof(struct event)", ffi_ours_size, sizeof(struct epoll_event),
+	     0);
 	same("offsetof(events)", ffi_ours_events_offset,
-	     offsetof(struct epoll_event, events));
+	     offsetof(struct epoll_event, events), 0);
 	same("offsetof(data)", ffi_ours_data_offset,
-	     offsetof(struct epoll_event, data));
+	     offsetof(struct epoll_event, data), 0);
 	same("sizeof(events)", ffi_ours_events_size,
-	     sizeof(((struct epoll_event *)0)->events));
+	     sizeof(((struct epoll_event *)0)->events), 0);
 	same("sizeof(data)", ffi_ours_data_size,
-	     sizeof(((struct epoll_event *)0)->data));
+	     sizeof(((struct epoll_event *)0)->data), 0);
 	return bad;
 }

@@ -66,7 +66,9 @@ const size_t ffi_ours_events_size = sizeof(((struct event *)0)->events);
 const size_t ffi_ours_data_size = sizeof(((struct event *)0)->data);
 
 /* The prototypes, checked against the types the man pages give. */
-#define SAME_TYPE(f, t) _Static_assert(__builtin_types_compatible_p(__typeof__(f), t), #f " has the man page's type")
+#define SAME_TYPE(f, t)                                                        \
+	_Static_assert(__builtin_types_compatible_p(__typeof__(f), t),         \
+		       #f " has the man page's type")
 SAME_TYPE(epoll_create1, int(int));
 SAME_TYPE(epoll_ctl, int(int, int, int, struct event *));
 SAME_TYPE(epoll_wait, int(int, struct event *, int, int));

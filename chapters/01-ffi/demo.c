@@ -13,13 +13,17 @@
  * New in this chapter: everything. ffi.h declares the kernel interface; this
  * file uses it.
  *
- * Sections: error checking, naming bits, the command line, main.
+ * Sections: error checking, naming bits, waiting, the command line, main.
  */
+/* For clock_gettime(2), which strict -std=c11 would otherwise hide. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ffi.h"
@@ -30,6 +34,9 @@
  * show that the two are unrelated.
  */
 #define STDIN_TOKEN 42
+
+/* Room for this many events per epoll_wait(2); we watch one descriptor. */
+#define MAX_EVENTS 8
 
 /*** error checking ***/
 
@@ -89,6 +96,43 @@ static const char *events_str(uint32_t bits, char *buf, size_t len)
 }
 /* ANCHOR_END: names */
 
+/*** waiting ***/
+
+/* ANCHOR: wait_ready */
+/* now_ms: a clock that only moves forward, in milliseconds. */
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	/* clock_gettime(2) cannot fail for CLOCK_MONOTONIC on Linux. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * wait_ready: epoll_wait(2) that survives signals. The call is never
+ * restarted after a signal, and fails with EINTR even when no handler runs:
+ * Ctrl-Z then `fg` (SIGSTOP, SIGCONT) is enough (signal(7)). So wait again,
+ * for what is left of timeout_ms: time spent before the signal counts.
+ * Returns the number of events, 0 on timeout, or -1 with errno set.
+ */
+static int wait_ready(int epfd, struct event *events, int max, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int n;
+
+	while ((n = epoll_wait(epfd, events, max, timeout_ms)) == -1 &&
+	       errno == EINTR) {
+		if (timeout_ms > 0) {
+			long long left = deadline - now_ms();
+
+			timeout_ms = left > 0 ? (int)left : 0;
+		}
+	}
+	return n;
+}
+/* ANCHOR_END: wait_ready */
+
 /*** the command line ***/
 
 static void usage(void)
@@ -122,7 +166,7 @@ int main(int argc, char **argv)
 		usage();
 	if (argc == 2)
 		timeout_ms = parse_timeout(argv[1]);
-	/* One line at a time, so output and errors interleave as they happen. */
+	/* Line by line, so output and errors interleave as they happen. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	/* ANCHOR: create */
@@ -134,33 +178,30 @@ int main(int argc, char **argv)
 	struct event ev = {.events = EPOLLIN, .data = STDIN_TOKEN};
 
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) == -1) {
-		if (errno == EPERM) {
-			/* epoll_ctl(2): EPERM means fd does not support epoll. */
-			fprintf(stderr,
-				"demo: epoll cannot watch stdin (EPERM): it is a "
-				"regular file, a directory or a device\n"
-				"      such as /dev/null, which is always ready, "
-				"so there is nothing to wait for.\n"
-				"      Pipe the input instead: cat FILE | ./demo\n");
-			close(epfd);
-			return 1;
-		}
-		CHECK(-1L); /* any other error: report it and exit */
+		int err = errno;
+
+		fprintf(stderr, "epoll_ctl(EPOLL_CTL_ADD, stdin): %s\n",
+			strerror(err));
+		/* epoll_ctl(2): EPERM means fd does not support epoll. */
+		if (err == EPERM)
+			fputs("  stdin is a regular file, a directory, or a "
+			      "device such as /dev/null:\n"
+			      "  reading it never has to wait, so there is no "
+			      "readiness to report, and\n"
+			      "  epoll refuses to watch it. Pipe it instead: "
+			      "cat FILE | ./demo\n",
+			      stderr);
+		return 1;
 	}
 	printf("watching stdin (fd %d) for %s under token %d\n", STDIN_FILENO,
 	       events_str(ev.events, names, sizeof(names)), STDIN_TOKEN);
 	/* ANCHOR_END: register */
 
 	/* ANCHOR: wait */
-	struct event ready[8];
-	int n;
+	struct event ready[MAX_EVENTS];
 
 	printf("waiting up to %d ms...\n", timeout_ms);
-	do {
-		n = epoll_wait(epfd, ready, 8, timeout_ms);
-		/* epoll_wait(2): EINTR means a signal arrived; wait again. */
-	} while (n == -1 && errno == EINTR);
-	CHECK(n);
+	int n = (int)CHECK(wait_ready(epfd, ready, MAX_EVENTS, timeout_ms));
 
 	if (n == 0)
 		printf("timed out after %d ms: nothing to read\n", timeout_ms);
@@ -176,13 +217,14 @@ int main(int argc, char **argv)
 
 	/* ANCHOR: read */
 	if (n > 0) {
-		/* Readiness promised this read will not block. */
+		/*
+		 * Readiness says this read will not block. One read is enough
+		 * for a demo; later chapters read until EAGAIN.
+		 */
 		char buf[4096];
-		ssize_t got = read(STDIN_FILENO, buf, sizeof(buf));
+		ssize_t got = CHECK(read(STDIN_FILENO, buf, sizeof(buf)));
 
-		if (got == -1)
-			perror("read");
-		else if (got == 0)
+		if (got == 0)
 			printf("read: end of input\n");
 		else
 			printf("read %zd bytes\n", got);
