@@ -7,19 +7,6 @@ load helper
 BIN=$TOP/chapters/03-poll/client
 DELAY=$COMMON/delayserver
 
-# elapsed_since START: seconds (with decimals) since $EPOCHREALTIME was START.
-elapsed_since() {
-	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'
-}
-
-# seconds_between X LOW HIGH: LOW <= X < HIGH, or say why not.
-seconds_between() {
-	if ! awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x < hi) }'; then
-		echo "took $1 s; expected at least $2 s and less than $3 s"
-		return 1
-	fi
-}
-
 # asleep PID: the process is sleeping (state S), which this client only
 # does inside epoll_wait.
 asleep() {

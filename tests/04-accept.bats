@@ -7,53 +7,6 @@ load helper
 DIR=$TOP/chapters/04-accept
 BIN=$DIR/server
 
-# connect_raw VAR: open a TCP connection to the server with bash's /dev/tcp
-# and store its descriptor number in VAR. Nothing is sent.
-connect_raw() {
-	local _fd
-	exec {_fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT" || return 1
-	printf -v "$1" '%s' "$_fd"
-}
-
-# spawn_traced TRACE STRACE-OPTIONS...: start `server -q 0` under strace,
-# tracing to the file TRACE. strace -o does not pass SIGTERM on, so the
-# server itself is signalled: a shell writes its pid, then becomes the
-# server. Sets SERVER_PID (strace's), SERVER_PORT, TRACEE_PID, and
-# TRACEE_FDS (the server's descriptors before any client).
-spawn_traced() {
-	local trace=$1 pidfile=$BATS_TEST_TMPDIR/tracee.pid
-	shift
-	traced spawn SERVER strace -o "$trace" "$@" \
-		sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" "$BIN" -q 0
-	TRACEE_PID=$(<"$pidfile")
-	TRACEE_FDS=$(fd_count "$TRACEE_PID")
-}
-
-# tracee_idle: the traced server has closed every connection.
-tracee_idle() {
-	[ "$(fd_count "$TRACEE_PID")" -le "$TRACEE_FDS" ]
-}
-
-# stop_traced: once the server has closed every connection (a client may
-# finish before the server's last calls), SIGTERM it; strace ends with it
-# (status 143).
-stop_traced() {
-	wait_for 10 tracee_idle || return 1
-	kill -TERM "$TRACEE_PID"
-	TRACEE_PID=
-	stop SERVER
-}
-
-teardown() {
-	[ -z "${TRACEE_PID:-}" ] || kill -TERM "$TRACEE_PID" 2>/dev/null
-	stop_all
-}
-
-# fds_are N: the server holds exactly N descriptors.
-fds_are() {
-	[ "$(fd_count "$SERVER_PID")" -eq "$1" ]
-}
-
 # new_clients_are N: the server has logged N "new client" lines.
 new_clients_are() {
 	[ "$(grep -c '^new client: ' "$(log_of SERVER)")" -eq "$1" ]
@@ -234,7 +187,7 @@ EOF
 @test "strace: the listener is one-shot under token 100, re-armed after each accept4" {
 	need_strace
 	local trace=$BATS_TEST_TMPDIR/trace i
-	spawn_traced "$trace" -e trace=epoll_ctl,accept4
+	spawn_traced "$trace" -e trace=epoll_ctl,accept4 -- "$BIN" -q 0
 	for i in 1 2 3; do
 		run -0 http "http://127.0.0.1:$SERVER_PORT/"
 		[ "$output" = Hello ]
@@ -266,7 +219,7 @@ EOF
 @test "strace: each connection is deregistered before it is closed" {
 	need_strace
 	local trace=$BATS_TEST_TMPDIR/trace i
-	spawn_traced "$trace" -e trace=accept4,epoll_ctl,close
+	spawn_traced "$trace" -e trace=accept4,epoll_ctl,close -- "$BIN" -q 0
 	for i in 1 2 3; do
 		run -0 http "http://127.0.0.1:$SERVER_PORT/"
 		[ "$output" = Hello ]

@@ -10,14 +10,6 @@ BIN=$DIR/server
 # The exact answer, byte for byte.
 RESPONSE=$'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nHello'
 
-# connect_raw VAR: open a TCP connection to the server with bash's /dev/tcp
-# and store its descriptor number in VAR. Nothing is sent.
-connect_raw() {
-	local _fd
-	exec {_fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT" || return 1
-	printf -v "$1" '%s' "$_fd"
-}
-
 # send_raw FD BYTES: write BYTES to FD in one write.
 send_raw() {
 	printf '%s' "$2" >&"$1"
@@ -31,40 +23,6 @@ read_all() {
 	exec {_fd}<&-
 	[ "$_status" -le 128 ] || { echo "read_all: timed out"; return 1; }
 	printf -v "$2" '%s' "$_data"
-}
-
-# spawn_traced TRACE STRACE-OPTIONS...: start `server -q 0` under strace,
-# tracing to the file TRACE. strace -o does not pass SIGTERM on, so the
-# server itself is signalled: a shell writes its pid, then becomes the
-# server. Sets SERVER_PID (strace's), SERVER_PORT, TRACEE_PID, and
-# TRACEE_FDS (the server's descriptors before any client).
-spawn_traced() {
-	local trace=$1 pidfile=$BATS_TEST_TMPDIR/tracee.pid
-	shift
-	traced spawn SERVER strace -o "$trace" "$@" \
-		sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" "$BIN" -q 0
-	TRACEE_PID=$(<"$pidfile")
-	TRACEE_FDS=$(fd_count "$TRACEE_PID")
-}
-
-# tracee_idle: the traced server has closed every connection.
-tracee_idle() {
-	[ "$(fd_count "$TRACEE_PID")" -le "$TRACEE_FDS" ]
-}
-
-# stop_traced: once the server has closed every connection (a client may
-# finish before the server's last calls), SIGTERM it; strace ends with it
-# (status 143).
-stop_traced() {
-	wait_for 10 tracee_idle || return 1
-	kill -TERM "$TRACEE_PID"
-	TRACEE_PID=
-	stop SERVER
-}
-
-teardown() {
-	[ -z "${TRACEE_PID:-}" ] || kill -TERM "$TRACEE_PID" 2>/dev/null
-	stop_all
 }
 
 # logged PATTERN: how many lines of the server's log match the ERE.
@@ -93,11 +51,6 @@ turns_above() {
 	[ "$(turns)" -gt "$1" ]
 }
 
-# fds_are N: the server holds exactly N descriptors.
-fds_are() {
-	[ "$(fd_count "$SERVER_PID")" -eq "$1" ]
-}
-
 # big FILE MB: a file of MB megabytes of random bytes.
 big() {
 	head -c "$2M" /dev/urandom >"$1"
@@ -110,14 +63,6 @@ upload() {
 	shift
 	curl -sS --max-time 10 "$@" -F "file=@$file" \
 		-w ' Total: %{time_total}\n' "http://127.0.0.1:$SERVER_PORT/upload"
-}
-
-# seconds_between X LOW HIGH: LOW <= X < HIGH, or say why not.
-seconds_between() {
-	if ! awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x < hi) }'; then
-		echo "took $1 s; expected at least $2 s and less than $3 s"
-		return 1
-	fi
 }
 
 @test "a bad command line gets a usage line and status 2" {
@@ -216,7 +161,7 @@ seconds_between() {
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do wait "$i"; done
-	seconds_between "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" 0.9 4
+	seconds_between "$(elapsed_since "$start")" 0.9 4
 	for i in 1 2 3 4 5 6; do
 		[[ $(<"$BATS_TEST_TMPDIR/out$i") == "Hello Total: "* ]] || { echo "upload $i"; return 1; }
 	done
@@ -347,7 +292,7 @@ seconds_between() {
 @test "strace: one request, syscall by syscall" {
 	need_strace
 	local trace=$BATS_TEST_TMPDIR/trace
-	spawn_traced "$trace" -e trace=epoll_wait,epoll_pwait,accept4,epoll_ctl,recvfrom,sendto,shutdown,close
+	spawn_traced "$trace" -e trace=epoll_wait,epoll_pwait,accept4,epoll_ctl,recvfrom,sendto,shutdown,close -- "$BIN" -q 0
 	run -0 http "http://127.0.0.1:$SERVER_PORT/"
 	[ "$output" = Hello ]
 	stop_traced || return 1

@@ -110,7 +110,57 @@ stop_all() {
 }
 
 teardown() {
+	# A traced server is signalled itself (see spawn_traced).
+	[ -z "${TRACEE_PID:-}" ] || kill -TERM "$TRACEE_PID" 2>/dev/null
 	stop_all
+}
+
+# connect_raw VAR: open a TCP connection to the server (SERVER_PORT) with
+# bash's /dev/tcp and store its descriptor number in VAR. Nothing is sent.
+connect_raw() {
+	local _fd
+	exec {_fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT" || return 1
+	printf -v "$1" '%s' "$_fd"
+}
+
+# fds_are N: the server (SERVER_PID) holds exactly N descriptors. A
+# predicate for wait_for, which re-runs it: `wait_for 10 fds_are 5`.
+fds_are() {
+	[ "$(fd_count "$SERVER_PID")" -eq "$1" ]
+}
+
+# spawn_traced TRACE STRACE-OPTION... -- SERVER-COMMAND...: spawn SERVER
+# under `strace -o TRACE`. strace -o does not pass SIGTERM on to its tracee,
+# so the server itself is signalled at the end: a shell writes its pid, then
+# becomes the server. Sets SERVER_PID (strace's), SERVER_PORT, TRACEE_PID,
+# and TRACEE_FDS (the server's descriptors before any client).
+spawn_traced() {
+	local trace=$1 pidfile=$BATS_TEST_TMPDIR/tracee.pid opts=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	traced spawn SERVER strace -o "$trace" "${opts[@]}" \
+		sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" "$@"
+	TRACEE_PID=$(<"$pidfile")
+	TRACEE_FDS=$(fd_count "$TRACEE_PID")
+}
+
+# tracee_idle: the traced server has closed every connection.
+tracee_idle() {
+	[ "$(fd_count "$TRACEE_PID")" -le "$TRACEE_FDS" ]
+}
+
+# stop_traced [STATUS]: once the traced server has closed every connection
+# (a client may finish before the server's last calls), SIGTERM it; strace
+# ends with it, with the server's status (default 143).
+stop_traced() {
+	wait_for 10 tracee_idle || return 1
+	kill -TERM "$TRACEE_PID"
+	TRACEE_PID=
+	stop SERVER "$@"
 }
 
 # wait_for DEADLINE_S CMD...: run CMD every 10 ms until it succeeds; fail
@@ -125,6 +175,19 @@ wait_for() {
 		fi
 		sleep 0.01
 	done
+}
+
+# elapsed_since START: seconds (with decimals) since $EPOCHREALTIME was START.
+elapsed_since() {
+	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'
+}
+
+# seconds_between X LOW HIGH: LOW <= X < HIGH, or say why not.
+seconds_between() {
+	if ! awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x < hi) }'; then
+		echo "took $1 s; expected at least $2 s and less than $3 s"
+		return 1
+	fi
 }
 
 # fd_count PID: how many descriptors the process has open.

@@ -41,12 +41,6 @@ at_least() {
 	fi
 }
 
-# fds_are PID N: the process has N descriptors open (for wait_for, which
-# must run the count again on every try).
-fds_are() {
-	[ "$(fd_count "$1")" -eq "$2" ]
-}
-
 # lines_are FILE PATTERN N: N lines of FILE match PATTERN (for wait_for).
 lines_are() {
 	[ "$(grep -c -- "$2" "$1")" -eq "$3" ]
@@ -207,7 +201,7 @@ event_times() {
 	base=$(fd_count "$SERVER_PID")
 	timeout 20 "$PEER" -n -t 1500 "$SERVER_PORT" 2>"$BATS_TEST_TMPDIR/err" &
 	local pid=$!
-	wait_for 5 fds_are "$SERVER_PID" $((base + 1))
+	wait_for 5 fds_are $((base + 1))
 	local status=0
 	wait "$pid" || status=$?
 	[ "$status" -eq 0 ]
@@ -227,7 +221,7 @@ event_times() {
 	base=$(fd_count "$SERVER_PID")
 	timeout 20 "$PEER" -C 20 -n -t 2000 -v -s G "$SERVER_PORT" 2>"$err" &
 	local pid=$!
-	wait_for 5 fds_are "$SERVER_PID" $((base + 20))
+	wait_for 5 fds_are $((base + 20))
 	local status=0
 	wait "$pid" || status=$?
 	[ "$status" -eq 0 ]
