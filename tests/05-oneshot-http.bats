@@ -25,35 +25,14 @@ read_all() {
 	printf -v "$2" '%s' "$_data"
 }
 
-# logged PATTERN: how many lines of the server's log match the ERE.
-logged() {
-	grep -cE "$1" "$(log_of SERVER)" || true
-}
-
-# log_has LINE: the server's log has this exact line. (A client may see
-# the answer before the server has logged "answered": wait_for log_has.)
-log_has() {
-	grep -qxF -- "$1" "$(log_of SERVER)"
-}
-
 # answered_is N: the server has logged N answers.
 answered_is() {
 	[ "$(logged '^answered from request ')" -eq "$1" ]
 }
 
-# turns: how many loop turns with events the server has logged.
-turns() {
-	logged '^requests in flight: '
-}
-
 # turns_above N: the server has logged more than N loop turns.
 turns_above() {
 	[ "$(turns)" -gt "$1" ]
-}
-
-# big FILE MB: a file of MB megabytes of random bytes.
-big() {
-	head -c "$2M" /dev/urandom >"$1"
 }
 
 # upload FILE [CURL ARGS...]: POST FILE as multipart form data (curl -F);

@@ -23,26 +23,6 @@ ask() {
 	timeout 20 "$COMMON/peer" -s "$1" "$SERVER_PORT"
 }
 
-# logged PATTERN: how many lines of the server's log match the ERE.
-logged() {
-	grep -cE "$1" "$(log_of SERVER)" || true
-}
-
-# log_has LINE: the server's log has this exact line.
-log_has() {
-	grep -qxF -- "$1" "$(log_of SERVER)"
-}
-
-# turns: how many loop turns with events the server has logged.
-turns() {
-	logged '^requests in flight: '
-}
-
-# big FILE MB: a file of MB megabytes of random bytes.
-big() {
-	head -c "$2M" /dev/urandom >"$1"
-}
-
 # alive_and_served: the server still answers GET / with Hello.
 alive_and_served() {
 	run -0 http "http://127.0.0.1:$SERVER_PORT/"

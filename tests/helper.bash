@@ -177,6 +177,28 @@ wait_for() {
 	done
 }
 
+# logged PATTERN: how many lines of the server's log match the ERE.
+logged() {
+	grep -cE "$1" "$(log_of SERVER)" || true
+}
+
+# log_has LINE: the server's log has this exact line. (A client may see
+# the answer before the server has logged it: wait_for log_has ...)
+log_has() {
+	grep -qxF -- "$1" "$(log_of SERVER)"
+}
+
+# turns: how many loop turns with events the server has logged (the
+# "requests in flight: N" lines of chapters 05 on).
+turns() {
+	logged '^requests in flight: '
+}
+
+# big FILE MB: a file of MB megabytes of random bytes.
+big() {
+	head -c "$2M" /dev/urandom >"$1"
+}
+
 # elapsed_since START: seconds (with decimals) since $EPOCHREALTIME was START.
 elapsed_since() {
 	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'
