@@ -7,6 +7,10 @@
 #	                  under AddressSanitizer+UBSan (ThreadSanitizer where a
 #	                  chapter starts threads)
 #	make diff CH=02   what chapter 02 adds to chapter 01 (diff -ru)
+#	make bench [CH="05 08"]  wrk, strace and RSS: chapters 00, 05, 07, 08
+#	                  and nginx side by side, a Markdown table (common/bench)
+#	make fuzz         libFuzzer over the newest chapter's HTTP parser, for
+#	                  FUZZ_SECONDS (default 60) (common/fuzz)
 #	make book         fill the book's listings from the anchored source
 #	make format       clang-format every C file
 #	make clean
@@ -20,7 +24,7 @@ THREADED := $(foreach c,$(CHAPTERS),$(if $(shell grep -ls '^THREADS *= *yes' $(c
 # CH=03 (or CH=03-poll) names one chapter.
 ch = $(firstword $(wildcard chapters/$(CH) chapters/$(CH)-*))
 
-.PHONY: all build run test check diff book format clean
+.PHONY: all build run test check diff book format bench fuzz clean
 all build:
 	@$(MAKE) --no-print-directory -C common
 	@set -e; for c in $(CHAPTERS); do $(MAKE) --no-print-directory -C $$c; done
@@ -65,6 +69,13 @@ diff:
 
 book:
 	@common/mdlisting book/*.md
+
+bench:
+	@$(MAKE) --no-print-directory all
+	@common/bench $(CH)
+
+fuzz:
+	@common/fuzz $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
