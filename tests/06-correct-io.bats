@@ -263,6 +263,8 @@ head_of() {
 	run -0 --separate-stderr timeout 30 "$COMMON/peer" -n -t 1500 \
 		-s 'GET /bytes/20000000 HTTP/1.1\r\n\r\n' "$SERVER_PORT"
 	[[ $stderr == *"still open"* ]]
+	# The server has seen the client go (its reset) before it is asked.
+	wait_for 10 tracee_idle
 	kill -USR1 "$TRACEE_PID"
 	wait_for 10 log_has 'status: 0 connections, 1 answered'
 	stop_traced || return 1
