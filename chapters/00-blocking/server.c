@@ -177,8 +177,11 @@ static ssize_t read_request(int fd, char *buf, size_t cap)
 /*
  * send_all: write all len bytes of buf to fd. Returns 0, or -1 with errno
  * set. send(2) may take fewer bytes than offered (a partial write), so it
- * is called until nothing is left. MSG_NOSIGNAL: a client that has gone away
- * gets us EPIPE, instead of a SIGPIPE that would kill the whole server.
+ * is called until nothing is left. MSG_NOSIGNAL: once the connection is
+ * dead (the client reset it, or we shut down writing), a send fails with
+ * EPIPE and, without the flag, also raises SIGPIPE, which would kill the
+ * whole server. (The first send after a reset may fail with ECONNRESET
+ * instead, and no signal.)
  */
 static int send_all(int fd, const char *buf, size_t len)
 {

@@ -189,7 +189,7 @@ static void request_fail(struct client *c, struct request *r, const char *what)
 static int send_some(struct request *r)
 {
 	while (r->sent < r->out_len) {
-		/* MSG_NOSIGNAL: a closed peer is an EPIPE, not a SIGPIPE. */
+		/* MSG_NOSIGNAL: a dead connection is EPIPE, not SIGPIPE. */
 		ssize_t n = send(r->fd, r->out + r->sent, r->out_len - r->sent,
 				 MSG_NOSIGNAL);
 

@@ -90,8 +90,10 @@ enum conn_result conn_read_cb(struct conn *c, const struct registry *r)
 	 * Whatever arrived counts as the request: this chapter does not look
 	 * at it (chapter 05 does). A new socket's send buffer is empty, so
 	 * the few bytes of the answer go out in one send without waiting
-	 * for writability. MSG_NOSIGNAL: a client that already left is an
-	 * EPIPE for this connection, not a SIGPIPE that kills the server.
+	 * for writability. MSG_NOSIGNAL: on a dead connection (the client
+	 * reset it) a send fails with EPIPE (the first may say ECONNRESET),
+	 * and the flag keeps the SIGPIPE that EPIPE raises from killing the
+	 * server.
 	 */
 	do
 		n = send(c->fd, RESPONSE, sizeof(RESPONSE) - 1, MSG_NOSIGNAL);

@@ -162,11 +162,12 @@ enum conn_result conn_write_cb(struct conn *c)
 	ssize_t n;
 
 	/*
-	 * One send, as in the post. MSG_NOSIGNAL: a client that already left
-	 * is an EPIPE for this connection, not a SIGPIPE that kills the
-	 * server. A short send is reported, not retried: the answer is 88
-	 * bytes and the socket's buffer is empty, so it does not happen in
-	 * practice (chapter 06 writes until done).
+	 * One send, as in the post. MSG_NOSIGNAL: on a dead connection (the
+	 * client reset it) a send fails with EPIPE (the first may say
+	 * ECONNRESET), and the flag keeps the SIGPIPE that EPIPE raises from
+	 * killing the server. A short send is reported, not retried: the
+	 * answer is 88 bytes and the socket's buffer is empty, so it does not
+	 * happen in practice (chapter 06 writes until done).
 	 */
 	do
 		n = send(c->fd, RESPONSE, sizeof(RESPONSE) - 1, MSG_NOSIGNAL);

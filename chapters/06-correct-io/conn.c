@@ -43,8 +43,11 @@
 #define WRITE_BUDGET (4 * 1024 * 1024)
 /* ANCHOR_END: budgets */
 
-/* The smallest room one recv is offered. */
+/* A request buffer's first size. */
 #define READ_CHUNK (64 * 1024)
+
+/* With less free room than this, the buffer doubles before the next recv. */
+#define READ_MIN (4 * 1024)
 
 /* The parser's max_head: no limit of our own yet (chapter 07 sets one). */
 #define MAX_HEAD SIZE_MAX
@@ -111,17 +114,20 @@ static enum conn_result arm(struct conn *c, const struct registry *r)
 /*** reading ***/
 
 /*
- * reserve: room for READ_CHUNK more bytes in c->buf, doubling it as
- * needed. 0, or -1 with errno ENOMEM (the buffer is then unchanged).
+ * reserve: room for at least READ_MIN more bytes in c->buf: READ_CHUNK
+ * bytes at first, doubled whenever the free room falls below READ_MIN
+ * (recv is offered all of it). So a small request never grows the buffer,
+ * and a large one doubles it as it fills. 0, or -1 with errno ENOMEM (the
+ * buffer is then unchanged).
  */
 static int reserve(struct conn *c)
 {
 	size_t cap = c->cap ? c->cap : READ_CHUNK;
 	char *buf;
 
-	if (c->cap - c->len >= READ_CHUNK)
+	if (c->cap - c->len >= READ_MIN)
 		return 0;
-	while (cap - c->len < READ_CHUNK) {
+	while (cap - c->len < READ_MIN) {
 		if (cap > SIZE_MAX / 2) {
 			errno = ENOMEM;
 			return -1;
@@ -191,6 +197,13 @@ static enum conn_result respond(struct conn *c, int status)
 		c->what = "out_printf";
 		return CONN_FAILED;
 	}
+	/*
+	 * RFC 9110 section 9.3.2: a response to HEAD, whatever its status,
+	 * has no content; its Content-Length still says what GET would get.
+	 * (Before the head is parsed, c->method is empty: not HEAD.)
+	 */
+	if (http_span_eq(c->buf, c->method, "HEAD"))
+		out_no_body(&c->out);
 	c->status = status;
 	return CONN_WAITING;
 }

@@ -39,7 +39,7 @@
  * descriptor and "this is ready" when epoll_wait(2) reports it.
  */
 #define EPOLLIN 0x001u  /* readable: data, EOF, or a connection to accept */
-#define EPOLLOUT 0x004u /* writable: buffer space for at least one byte */
+#define EPOLLOUT 0x004u /* writable: room to write (how much: per file type) */
 #define EPOLLERR 0x008u /* error condition; always reported, never asked for */
 #define EPOLLHUP 0x010u /* hang-up; always reported, never asked for */
 #define EPOLLRDHUP 0x2000u /* stream socket: the peer shut down writing */

@@ -92,6 +92,14 @@ void out_pattern(struct out *o, uint64_t n)
 	o->body_sent = 0;
 }
 
+void out_no_body(struct out *o)
+{
+	o->kind = OUT_NONE;
+	o->body = NULL;
+	o->body_len = 0;
+	o->body_sent = 0;
+}
+
 /*** sending ***/
 
 bool out_pending(const struct out *o)
@@ -160,11 +168,12 @@ enum out_result out_send(struct out *o, int fd, size_t budget)
 			return OUT_BUDGET;
 		msg.msg_iovlen = (size_t)gather(o, iov);
 		/*
-		 * MSG_NOSIGNAL (send(2)): if the client is gone, fail with
-		 * EPIPE instead of raising SIGPIPE, whose default action
-		 * ends the whole process. sendmsg, not writev: write(2)
-		 * takes no flags. EINTR: a handler ran before anything was
-		 * sent; try again.
+		 * MSG_NOSIGNAL (send(2)): on a dead connection (the client
+		 * reset it) a send fails with EPIPE (the first may say
+		 * ECONNRESET); without the flag, EPIPE also raises SIGPIPE,
+		 * whose default action ends the whole process. sendmsg, not
+		 * writev: write(2) takes no flags. EINTR: a handler ran
+		 * before anything was sent; try again.
 		 */
 		do
 			n = sendmsg(fd, &msg, MSG_NOSIGNAL);

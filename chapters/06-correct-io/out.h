@@ -70,6 +70,9 @@ void out_bytes(struct out *o, const char *p, size_t n);
 /* out_pattern: the body is n bytes of the pattern. */
 void out_pattern(struct out *o, uint64_t n);
 
+/* out_no_body: drop the body, keep the head (a response to HEAD). */
+void out_no_body(struct out *o);
+
 /*** sending it ***/
 
 /* out_pending: is anything left to send? */

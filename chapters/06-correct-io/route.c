@@ -66,7 +66,7 @@ int route_error(struct out *o, int status)
 	return text(o, status, reason(status), NULL);
 }
 
-/* not_allowed: 405, and the one method this path allows (RFC 9110 15.5.6). */
+/* not_allowed: 405, and the methods this path allows (RFC 9110 15.5.6). */
 static int not_allowed(struct out *o, const char *allow)
 {
 	return text(o, 405, reason(405), allow);
@@ -103,14 +103,16 @@ int route_request(struct out *o, const char *buf, struct http_span method,
 	const size_t bytes_len = sizeof(bytes) - 1;
 	struct http_span path = target;
 	const char *q = memchr(buf + target.off, '?', target.len);
-	bool get = http_span_eq(buf, method, "GET");
+	/* HEAD is routed as GET; conn.c's respond drops the body. */
+	bool get = http_span_eq(buf, method, "GET") ||
+		   http_span_eq(buf, method, "HEAD");
 	uint64_t n;
 
 	if (q)
 		path.len = (size_t)(q - (buf + target.off));
 	if (http_span_eq(buf, path, "/"))
 		return get ? text(o, 200, "Hello", NULL)
-			   : not_allowed(o, "GET");
+			   : not_allowed(o, "GET, HEAD");
 	if (http_span_eq(buf, path, "/echo")) {
 		if (!http_span_eq(buf, method, "POST"))
 			return not_allowed(o, "POST");
@@ -120,7 +122,7 @@ int route_request(struct out *o, const char *buf, struct http_span method,
 	if (path.len >= bytes_len &&
 	    memcmp(buf + path.off, bytes, bytes_len) == 0) {
 		if (!get)
-			return not_allowed(o, "GET");
+			return not_allowed(o, "GET, HEAD");
 		if (parse_count(buf, path.off + bytes_len,
 				path.len - bytes_len, &n) == -1)
 			return route_error(o, 400);

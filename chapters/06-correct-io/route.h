@@ -7,11 +7,14 @@
  *	                well-formed HTTP but asks for what we will not make,
  *	                and 413 would speak of the request's own content)
  *	POST /echo      200, the request's body
- *	other methods   405, with an Allow header naming the right one
+ *	other methods   405, with an Allow header naming the right ones
  *	other paths     404
  *
- * A query string ("/?x=1") is ignored. Every response is HTTP/1.1 with
- * Content-Type, Content-Length and Connection: close.
+ * HEAD is GET without the body (RFC 9110 section 9.3.2): the same status
+ * and headers, Content-Length included; a general-purpose server must
+ * support both (section 9.1). A query string ("/?x=1") is ignored. Every
+ * response is HTTP/1.1 with Content-Type, Content-Length and Connection:
+ * close.
  *
  * New in chapter 06: all of it (chapter 05 answered Hello to everything).
  */

@@ -302,7 +302,11 @@ static _Noreturn void run(struct server *s)
 			 * A token whose connection was closed earlier in this
 			 * batch finds nothing, even if its slot and its
 			 * descriptor number are already a new connection's:
-			 * the slot's generation has moved on (slab.h).
+			 * the slot's generation has moved on (slab.h). In
+			 * this server it cannot happen: under one-shot a
+			 * source is reported at most once per batch, and a
+			 * handler closes only its own connection (the book
+			 * explains). The check is the defence for when it can.
 			 */
 			c = slab_get(&s->conns, token);
 			if (c)

@@ -3,10 +3,10 @@
  *
  * The server keeps one context per connection and finds it by the token
  * epoll hands back with each event. Chapter 05 numbered connections with a
- * counter that never repeats and looked tokens up in a hash table. This is
- * what mio (under tokio) and most event loops do instead: contexts live in
- * an array of slots, reused as connections come and go, and a token packs
- * two numbers:
+ * counter that never repeats and looked tokens up in a hash table. Many
+ * event loops do this instead (nginx; tokio's I/O driver until 2023):
+ * contexts live in an array of slots, reused as connections come and go,
+ * and a token packs two numbers:
  *
  *	bits 63..32  the slot's generation, bumped every time the slot is
  *	             emptied, never 0
