@@ -758,6 +758,8 @@ static const struct chunk_case chunk_cases[] = {
 	DEC_ERR("0x prefix", "0x5\r\nhello\r\n0\r\n\r\n", HTTP_BAD),
 	DEC_ERR("negative size", "-5\r\nhello\r\n0\r\n\r\n", HTTP_BAD),
 	DEC_ERR("space before the size", " 5\r\nhello\r\n0\r\n\r\n", HTTP_BAD),
+	DEC_ERR("junk after the size", "5 junk\r\nhello\r\n0\r\n\r\n", HTTP_BAD),
+	DEC_ERR("a second number", "5 5\r\nhello\r\n0\r\n\r\n", HTTP_BAD),
 	DEC_ERR("bare LF after the size", "5\nhello\r\n0\r\n\r\n", HTTP_BAD),
 	DEC_ERR("bare CR after the size", "5\rhello\r\n0\r\n\r\n", HTTP_BAD),
 	DEC_ERR("bare LF in an extension", "5;a\nb\r\nhello\r\n0\r\n\r\n",

@@ -225,8 +225,8 @@ peer_ms() {
 		head -c 10485760 /dev/zero
 	} >"$req"
 	# The 413 goes out after the head, while the body is still coming.
-	# Closing then, with bytes unread, would send a reset that destroys
-	# the answer in the client's kernel (peer exits 4 on a reset).
+	# Closing then, with bytes unread, would send a reset: the client's
+	# next send fails and it never reads the answer (peer exits 4).
 	for i in 1 2 3; do
 		run -0 --separate-stderr timeout 20 "$COMMON/peer" -f "$req" "$SERVER_PORT"
 		whole_response 413

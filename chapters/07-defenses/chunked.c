@@ -81,12 +81,20 @@ static int size_line(struct http_chunked *d, unsigned char c)
 		return 0;
 	}
 	/*
-	 * chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): we skip
-	 * it, but it may only begin with ';' or whitespace, and it may hold
-	 * no control character but tab (so no bare LF).
+	 * chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): after the
+	 * digits, only whitespace and then ';' may come ("5 junk" and "5 5"
+	 * are not sizes: lenient chunk lines are what request smuggling
+	 * feeds on). The extension itself we skip, but it may hold no
+	 * control character but tab (so no bare LF).
 	 */
-	if (d->state == CHUNKED_SIZE && c != ';' && c != ' ' && c != '\t')
-		return HTTP_BAD;
+	if (d->state != CHUNKED_EXT) {
+		if (c == ' ' || c == '\t') {
+			d->state = CHUNKED_SIZE_BWS;
+			return 0;
+		}
+		if (c != ';')
+			return HTTP_BAD;
+	}
 	if (is_ctl(c) && c != '\t')
 		return HTTP_BAD;
 	d->state = CHUNKED_EXT;
@@ -134,6 +142,7 @@ static int step(struct http_chunked *d, unsigned char c)
 {
 	switch (d->state) {
 	case CHUNKED_SIZE:
+	case CHUNKED_SIZE_BWS:
 	case CHUNKED_EXT:
 		return size_line(d, c);
 	case CHUNKED_SIZE_LF:

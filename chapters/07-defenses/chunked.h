@@ -33,6 +33,7 @@
 /* Where in the grammar the decoder stands: what the next byte must be. */
 enum http_chunked_state {
 	CHUNKED_SIZE,	  /* hex digits of a chunk-size */
+	CHUNKED_SIZE_BWS, /* whitespace after them: only ';' or CR may follow */
 	CHUNKED_EXT,	  /* a chunk extension, skipped up to the CR */
 	CHUNKED_SIZE_LF,  /* the LF ending the chunk-size line */
 	CHUNKED_DATA,	  /* chunk data: chunk_left more bytes */

@@ -425,11 +425,12 @@ static enum conn_result linger(struct conn *c)
  * sent has been read: close. Otherwise it may still be sending (the rest
  * of a 10 MB upload we answered 413 after its head, a second request), and
  * close(2) on a socket with unread input, or input still arriving, sends
- * a reset instead of a FIN (RFC 9293 section 3.6.1); a reset makes the
- * client's kernel throw away whatever it has received and the client has
- * not read yet: our response. So linger: read and discard until the
- * client closes its side, which it does once it has read our response
- * and seen our FIN. The server bounds this with a deadline.
+ * a reset instead of a FIN (RFC 9293 section 3.6.1): Linux drops what of
+ * our response is unsent, the client's next send fails, and a client busy
+ * uploading gives up without reading our answer (some stacks even discard
+ * what they received; RFC 9112 section 9.6). So linger: read and discard
+ * until the client closes its side, which it does once it has read our
+ * response and seen our FIN. The server bounds this with a deadline.
  * (nginx: ngx_http_set_lingering_close.)
  */
 static enum conn_result finish(struct conn *c)

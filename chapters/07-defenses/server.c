@@ -474,13 +474,15 @@ static void on_listener(struct server *s)
 	if (fd != -1) {
 		conn_add(s, fd, &peer);
 	} else if (errno == EMFILE || errno == ENFILE) {
+		int err = errno;
+
 		if (!out_of_fds(s)) {
 			/*
 			 * No spare either (something else took it): leave
 			 * the listener disarmed until conn_drop frees a
 			 * descriptor. nginx disables accept for a while.
 			 */
-			warn("server", "accept", EMFILE);
+			warn("server", "accept", err);
 			s->paused = true;
 			return;
 		}
@@ -581,6 +583,8 @@ static void server_close(struct server *s, int sig)
 
 	printf("got %s: closing %zu connections\n",
 	       sig == SIGINT ? "SIGINT" : "SIGTERM", slab_len(&s->conns));
+	/* The listener is closing: dropping connections must not re-arm it. */
+	s->paused = false;
 	/* New clients now get "connection refused" from the kernel. */
 	if (registry_deregister(r, s->listener) == -1)
 		warn("server", "registry_deregister (listener)", errno);
