@@ -147,7 +147,7 @@ peer_ms() {
 	[ "$t" -lt $((size / 4096 / 4)) ]
 }
 
-@test "limits: a head over 8 KiB gets 431, one just under is served" {
+@test "limits: a head over 8 KiB gets 431 (a request line alone, 414), one just under is served" {
 	server_start "$BIN" 0
 	local base pad
 	base=$(fd_count "$SERVER_PID")
@@ -163,6 +163,9 @@ peer_ms() {
 	pad=$(printf '%*s' 100000 '' | tr ' ' a)
 	run -0 --separate-stderr ask "GET / HTTP/1.1\r\nX: $pad"
 	whole_response 431
+	# A request line that alone passes the limit: 414 (RFC 9112 section 3).
+	run -0 --separate-stderr ask "GET /$pad HTTP/1.1\r\nHost: x\r\n\r\n"
+	whole_response 414
 	wait_for 10 fds_are "$base"
 	alive_and_served
 }

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -275,6 +276,13 @@ static enum conn_result parse_head(struct conn *c)
 	c->last_len = c->len;
 	if (r == HTTP_PARTIAL)
 		return CONN_WAITING;
+	/*
+	 * RFC 9112 section 3: a request-target longer than we will parse is
+	 * 414, not 431: the whole limit went by without the request line's
+	 * CRLF.
+	 */
+	if (r == HTTP_HEAD_TOO_LARGE && !memchr(c->buf, '\n', c->len))
+		return refuse(c, 414);
 	if (r < 0)
 		return refuse(c, http_error_status(r)); /* 400, 505, 431 */
 	c->head_len = (size_t)r;
