@@ -278,6 +278,26 @@ peer_ms() {
 	alive_and_served
 }
 
+@test "a slow body after a fast head is cut off at the same request deadline" {
+	server_start "$BIN" -t 2 0
+	local base ms body
+	base=$(fd_count "$SERVER_PID")
+	# A 58-byte head arrives in the first 60-byte piece; then the 1000-byte
+	# body trickles in at 60 bytes every 200 ms, which would take 3.4 s.
+	# The deadline counts from the accept, through the body too.
+	body=$(printf '%*s' 1000 '' | tr ' ' b)
+	run -0 --separate-stderr timeout 20 "$COMMON/peer" -v -c 60 -d 200 -t 15000 \
+		-s "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n$body" "$SERVER_PORT"
+	[ -z "$output" ]
+	[[ ${stderr_lines[-1]} == "peer: sent "*" bytes, received 0 bytes, closed by server (eof) after "* ]]
+	ms=$(peer_ms)
+	echo "cut off after $ms ms"
+	[ "$ms" -ge 2000 ] && [ "$ms" -lt 3000 ]
+	log_matches '127\.0\.0\.1:[0-9]+: timeout, reading the request'
+	wait_for 10 fds_are "$base"
+	alive_and_served
+}
+
 @test "an idle connection is closed after -t, and the server idles meanwhile" {
 	server_start "$BIN" -t 2 0
 	local base fd start line=x status=0
