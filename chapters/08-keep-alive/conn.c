@@ -1,0 +1,649 @@
+/*
+ * conn.c - a connection's context and its callback, for conn.h.
+ *
+ * What changed since chapter 07, each for a test in tests/08-keep-alive.bats:
+ *
+ *	- after a response, a request that keeps the connection (HTTP/1.1
+ *	  without "Connection: close", HTTP/1.0 with "keep-alive") starts the
+ *	  next request (next_request) instead of closing;
+ *	- reading is no longer cut at the end of the request: what follows
+ *	  it is kept, and parsed as soon as the response before it is sent
+ *	  (pipelining), still within the same limits;
+ *	- nothing is read while a response is being sent, so a client that
+ *	  never reads stops being read (backpressure): its cost in memory is
+ *	  one buffer and one response;
+ *	- the socket is registered once, edge-triggered, and the connection
+ *	  keeps what the events said (can_read, can_write) until EAGAIN;
+ *	  a turn has a budget, and a connection that spends it is run again
+ *	  by the server without waiting for an event (CONN_AGAIN).
+ *
+ * Sections: budgets and limits, the context, registering, reading, the
+ * request, the next request, finishing, the callback.
+ */
+/* MSG_NOSIGNAL and friends are POSIX.1-2008, which -std=c11 hides. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "route.h"
+
+/*** budgets and limits ***/
+
+/* ANCHOR: budgets */
+/*
+ * How much one turn of a connection may move, in each direction, and how
+ * many requests it may answer. Without a cap, one client uploading,
+ * downloading or pipelining at full speed could keep the loop on its
+ * socket for as long as it liked. A connection that stops at a cap with
+ * work left says CONN_AGAIN, and the server runs it again after the
+ * others, before it waits: under edge-triggering no event would come to
+ * remind it (nothing changed on the socket).
+ */
+#define READ_BUDGET	(4 * 1024 * 1024)
+#define WRITE_BUDGET	(4 * 1024 * 1024)
+#define REQUEST_BUDGET	64
+
+/* What is left of a turn's budget. */
+struct budget {
+	size_t read;	   /* bytes it may still read */
+	size_t write;	   /* bytes it may still send */
+	unsigned requests; /* responses it may still finish */
+};
+/* ANCHOR_END: budgets */
+
+/* A request buffer's first size. */
+#define READ_CHUNK (64 * 1024)
+
+/* With less free room than this, the buffer doubles before the next recv. */
+#define READ_MIN (4 * 1024)
+
+/* ANCHOR: limits */
+/*
+ * The longest request head; a longer one is 431. nginx reads heads into
+ * 1 KiB and then up to four 8 KiB buffers; one 8 KiB head is a common
+ * limit (Node's default is 16 KiB, Go's 1 MiB).
+ */
+#define MAX_HEAD (8 * 1024)
+/* ANCHOR_END: limits */
+
+/*** the context ***/
+
+struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
+		      uint64_t max_body)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->id = id;
+	c->fd = fd;
+	c->state = CONN_HEAD;
+	c->can_write = true; /* a new socket has room; EAGAIN will say not */
+	c->max_body = max_body;
+	net_addr_str(peer, c->peer);
+	return c;
+}
+
+int conn_error(const struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	/* socket(7) SO_ERROR: the pending error, which reading it clears. */
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return errno;
+	return err;
+}
+
+void conn_free(struct conn *c)
+{
+	/* close(2): never retried; the descriptor is gone either way. */
+	close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+/*** registering ***/
+
+/* ANCHOR: arm */
+/*
+ * interest: what the connection waits for now, in the level and one-shot
+ * modes: the request's bytes in every state but CONN_WRITING (the
+ * client's end of stream while lingering), and room in the socket's
+ * buffer only while output is pending. Never reading while writing is
+ * the backpressure; never asking for EPOLLOUT with nothing to send keeps
+ * a level-triggered loop from waking at every turn.
+ */
+static unsigned interest(const struct conn *c)
+{
+	unsigned in = 0;
+
+	if (c->state != CONN_WRITING)
+		in |= INTEREST_READABLE;
+	if (out_pending(&c->out))
+		in |= INTEREST_WRITABLE;
+	return in;
+}
+
+int conn_register(struct conn *c, const struct registry *r)
+{
+	unsigned in = INTEREST_READABLE | INTEREST_WRITABLE;
+
+	if (CONN_MODE == CONN_ONESHOT)
+		in = INTEREST_READABLE | INTEREST_ONESHOT;
+	else if (CONN_MODE == CONN_LEVEL)
+		in = INTEREST_READABLE | INTEREST_LEVEL;
+	c->interest = in;
+	return registry_register(r, c->fd, c->token, in);
+}
+
+/*
+ * arm: tell epoll what the connection waits for now. Edge-triggered: not
+ * a thing, it watches both directions for good, and the readiness flags
+ * say what to do with an event. Level-triggered: a MOD only when the
+ * interest changes, that is, when a response starts or stops waiting for
+ * room. One-shot: a MOD every time, because the event disarmed it.
+ */
+static enum conn_result arm(struct conn *c, const struct registry *r,
+			    enum conn_result res)
+{
+	unsigned in;
+
+	if (CONN_MODE == CONN_EDGE)
+		return res;
+	in = interest(c) |
+	     (CONN_MODE == CONN_ONESHOT ? INTEREST_ONESHOT : INTEREST_LEVEL);
+	if (CONN_MODE == CONN_LEVEL && in == c->interest)
+		return res;
+	if (registry_reregister(r, c->fd, c->token, in) == -1) {
+		c->what = "registry_reregister";
+		return CONN_FAILED;
+	}
+	c->interest = in;
+	return res;
+}
+/* ANCHOR_END: arm */
+
+/*** reading ***/
+
+/*
+ * reserve: room for at least READ_MIN more bytes in c->buf: READ_CHUNK
+ * bytes at first, doubled whenever the free room falls below READ_MIN
+ * (recv is offered all of it). So a small request never grows the buffer,
+ * and a large one doubles it as it fills. 0, or -1 with errno ENOMEM (the
+ * buffer is then unchanged).
+ */
+static int reserve(struct conn *c)
+{
+	size_t cap = c->cap ? c->cap : READ_CHUNK;
+	char *buf;
+
+	if (c->cap - c->len >= READ_MIN)
+		return 0;
+	while (cap - c->len < READ_MIN) {
+		if (cap > SIZE_MAX / 2) {
+			errno = ENOMEM;
+			return -1;
+		}
+		cap *= 2;
+	}
+	buf = realloc(c->buf, cap);
+	if (!buf)
+		return -1;
+	c->buf = buf;
+	c->cap = cap;
+	return 0;
+}
+
+/* ANCHOR: read */
+/*
+ * wanted: how far the buffer may fill in the request's state: MAX_HEAD
+ * bytes while looking for a head (the next requests' bytes included);
+ * then the body, to its end; or, chunked, READ_CHUNK raw bytes at a time,
+ * which the decoder shrinks to their data before the next read. So the
+ * buffer holds at most about MAX_HEAD bytes more than one request, however
+ * much a pipelining client sends.
+ */
+static size_t wanted(const struct conn *c)
+{
+	if (c->state == CONN_HEAD)
+		return MAX_HEAD;
+	if (c->chunked)
+		return c->len + READ_CHUNK;
+	return c->head_len + (size_t)c->body_len;
+}
+
+/*
+ * read_some: one recv, of at most limit - c->len bytes and this turn's
+ * budget. EAGAIN clears can_read. So does a short count: the socket's
+ * queue was emptied, and bytes arriving later raise a new edge (unless
+ * the client has shut down its side: that event has come already, and no
+ * other will, so read on until end of stream). End of stream sets c->eof,
+ * which is not an error: the client may have half-closed after its last
+ * request, and still wait for the answers.
+ */
+static enum conn_result read_some(struct conn *c, size_t limit,
+				  struct budget *b)
+{
+	size_t room;
+	ssize_t n;
+
+	if (reserve(c) == -1) {
+		/* Out of memory: this connection ends, not the server. */
+		c->what = "realloc";
+		return CONN_FAILED;
+	}
+	room = c->cap - c->len;
+	if (room > limit - c->len)
+		room = limit - c->len;
+	if (room > b->read)
+		room = b->read;
+	do
+		n = recv(c->fd, c->buf + c->len, room, 0);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->can_read = false; /* all there is, for now */
+			return CONN_WAITING;
+		}
+		if (errno == ECONNRESET)
+			return CONN_RESET;
+		c->what = "recv";
+		return CONN_FAILED;
+	}
+	if (n == 0) {
+		c->eof = true;
+		c->can_read = false;
+		return CONN_WAITING;
+	}
+	if ((size_t)n < room && !c->read_closed)
+		c->can_read = false;
+	c->len += (size_t)n;
+	b->read -= (size_t)n;
+	return CONN_WAITING;
+}
+/* ANCHOR_END: read */
+
+/*** the request ***/
+
+/* ANCHOR: respond */
+/*
+ * respond: the response with this status is in c->out (or status is -1:
+ * it did not fit). Stop reading and start writing.
+ */
+static enum conn_result respond(struct conn *c, int status)
+{
+	c->state = CONN_WRITING;
+	if (status == -1) {
+		c->what = "out_printf";
+		return CONN_FAILED;
+	}
+	/*
+	 * RFC 9110 section 9.3.2: a response to HEAD, whatever its status,
+	 * has no content; its Content-Length still says what GET would get.
+	 * (Before the head is parsed, c->method is empty: not HEAD.)
+	 */
+	if (http_span_eq(c->buf, c->method, "HEAD"))
+		out_no_body(&c->out);
+	c->status = status;
+	return CONN_WAITING;
+}
+
+/*
+ * refuse: answer status (400, 413, 501...) to a request we will not
+ * serve, and close. Nothing more is read as a request: one we could not
+ * understand has no trustworthy end, so nothing after it can be trusted
+ * to be the next request, and one too large is not wanted. What the
+ * client still sends is discarded by the lingering close (finish).
+ */
+static enum conn_result refuse(struct conn *c, int status)
+{
+	c->keep = false;
+	return respond(c, route_error(&c->out, status));
+}
+/* ANCHOR_END: respond */
+
+/* ANCHOR: parse */
+/*
+ * parse_head: give the parser what has arrived. It resumes near where it
+ * stopped (last_len), so a head arriving a byte at a time costs O(n). On
+ * success, decide how long the body is, and whether it is owed a 100.
+ */
+static enum conn_result parse_head(struct conn *c)
+{
+	struct http_request req;
+	struct http_body body;
+	int r;
+
+	r = http_parse_request(c->buf, c->len, c->last_len, MAX_HEAD, &req);
+	c->last_len = c->len;
+	if (r == HTTP_PARTIAL)
+		return CONN_WAITING;
+	/*
+	 * RFC 9112 section 3: a request-target longer than we will parse is
+	 * 414, not 431: the whole limit went by without the request line's
+	 * CRLF.
+	 */
+	if (r == HTTP_HEAD_TOO_LARGE && !memchr(c->buf, '\n', c->len))
+		return refuse(c, 414);
+	if (r < 0)
+		return refuse(c, http_error_status(r)); /* 400, 505, 431 */
+	c->head_len = (size_t)r;
+	c->method = req.method;
+	c->target = req.target;
+	/* A Content-Length over max_body is 413 before a byte is read. */
+	r = http_body_framing(&req, c->buf, c->max_body, &body);
+	if (r < 0)
+		return refuse(c, http_error_status(r)); /* 400, 413, 501 */
+	r = http_expect(&req, c->buf);
+	if (r < 0)
+		return refuse(c, http_error_status(r)); /* 417 */
+	c->expect = r == 1;
+	/* RFC 9112 section 9.3: HTTP/1.1 stays, HTTP/1.0 if it asks. */
+	c->keep = http_keep_alive(&req, c->buf) == 1;
+	c->chunked = body.kind == HTTP_BODY_CHUNKED;
+	if (c->chunked)
+		http_chunked_init(&c->dechunk, c->max_body);
+	c->body_len = c->chunked ? 0 : body.length;
+	c->state = CONN_BODY;
+	return CONN_WAITING;
+}
+
+/* ANCHOR: dechunk */
+/*
+ * dechunk: decode the raw bytes that follow the body decoded so far; they
+ * shrink in place to their data (chunked.h), and what follows the body
+ * (the next request's start) moves down behind it. Returns 1 once the
+ * body is complete, 0 while it goes on, or a negative http_result: 400,
+ * 413 (the chunk sizes add up past max_body), 431 (a trailer too long).
+ */
+static int dechunk(struct conn *c)
+{
+	size_t start = c->head_len + (size_t)c->body_len;
+	size_t n = c->len - start;
+	ptrdiff_t r = http_chunked_decode(&c->dechunk, c->buf + start, &n);
+
+	c->body_len += n;
+	if (r == HTTP_PARTIAL) {
+		c->len = start + n;
+		return 0;
+	}
+	if (r < 0)
+		return (int)r;
+	c->end = start + n; /* the next request's r bytes follow */
+	c->len = c->end + (size_t)r;
+	return 1;
+}
+/* ANCHOR_END: dechunk */
+
+/*
+ * advance: after a read, move the request on as far as the bytes allow:
+ * parse the head, count the body, answer once it is all in.
+ */
+static enum conn_result advance(struct conn *c)
+{
+	enum conn_result res;
+	int whole;
+
+	if (c->state == CONN_HEAD) {
+		res = parse_head(c);
+		if (res != CONN_WAITING || c->state != CONN_BODY)
+			return res;
+	}
+	if (c->chunked) {
+		whole = dechunk(c);
+		if (whole < 0)
+			return refuse(c, http_error_status(whole));
+	} else {
+		whole = c->len - c->head_len >= c->body_len;
+		if (whole)
+			c->end = c->head_len + (size_t)c->body_len;
+	}
+	if (whole) {
+		c->requests++;
+		c->last_size = c->end;
+		return respond(c, route_request(&c->out, c->buf, c->method,
+						c->target,
+						c->buf + c->head_len,
+						(size_t)c->body_len, c->keep));
+	}
+	/*
+	 * RFC 9110 section 10.1.1: a client that sent Expect: 100-continue
+	 * may wait before sending the body; tell it to go ahead, once.
+	 */
+	if (c->expect) {
+		c->expect = false;
+		if (out_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n") == -1) {
+			c->what = "out_printf";
+			return CONN_FAILED;
+		}
+	}
+	return CONN_WAITING;
+}
+
+/* ANCHOR_END: parse */
+
+/*** the next request ***/
+
+/* ANCHOR: next_request */
+/*
+ * next_request: the response is sent and the connection stays: forget
+ * the request, and move what followed it (a pipelined request, or its
+ * start) to the front of the buffer, where the parser looks next. An
+ * empty buffer is freed: an idle keep-alive connection holds no buffer,
+ * and one that uploaded 10 MB does not keep 10 MB.
+ */
+static void next_request(struct conn *c)
+{
+	size_t rest = c->len - c->end;
+
+	if (rest > 0) {
+		memmove(c->buf, c->buf + c->end, rest);
+	} else {
+		free(c->buf);
+		c->buf = NULL;
+		c->cap = 0;
+	}
+	c->len = rest;
+	c->last_len = 0;
+	c->head_len = 0;
+	c->end = 0;
+	c->body_len = 0;
+	c->chunked = false;
+	c->expect = false;
+	c->keep = false;
+	c->method = (struct http_span){0, 0};
+	c->target = (struct http_span){0, 0};
+	memset(&c->out, 0, sizeof(c->out));
+	c->state = CONN_HEAD;
+}
+/* ANCHOR_END: next_request */
+
+/*** finishing ***/
+
+/* ANCHOR: finish */
+/*
+ * linger: read and throw away what the client sends, until EAGAIN (wait
+ * for more), end of stream (done: close), or this turn's budget.
+ */
+static enum conn_result linger(struct conn *c, struct budget *b)
+{
+	char scratch[16 * 1024];
+	ssize_t n;
+
+	while (c->can_read) {
+		if (b->read == 0)
+			return CONN_AGAIN;
+		do
+			n = recv(c->fd, scratch, sizeof(scratch), 0);
+		while (n == -1 && errno == EINTR);
+		if (n == 0)
+			return CONN_DONE;
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				c->can_read = false;
+			else if (errno == ECONNRESET)
+				return CONN_RESET;
+			else {
+				c->what = "recv";
+				return CONN_FAILED;
+			}
+		} else {
+			b->read -= (size_t)n < b->read ? (size_t)n : b->read;
+		}
+	}
+	return CONN_WAITING;
+}
+
+/*
+ * finish: the last response is sent. shutdown(2) SHUT_WR sends our FIN
+ * after it. If the client has already sent its own FIN, everything it
+ * sent has been read: close. Otherwise it may still be sending (the rest
+ * of a 10 MB upload we answered 413 after its head, more requests), and
+ * close(2) on a socket with unread input, or input still arriving, sends
+ * a reset instead of a FIN (RFC 9293 section 3.6.1): Linux drops what of
+ * our response is unsent, the client's next send fails, and a client busy
+ * uploading gives up without reading our answer (some stacks even discard
+ * what they received; RFC 9112 section 9.6). So linger: read and discard
+ * until the client closes its side, which it does once it has read our
+ * response and seen our FIN. The server bounds this with a deadline.
+ * (nginx: ngx_http_set_lingering_close.)
+ */
+static enum conn_result finish(struct conn *c, struct budget *b)
+{
+	if (shutdown(c->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
+		c->what = "shutdown";
+		return CONN_FAILED;
+	}
+	if (c->eof)
+		return CONN_DONE;
+	c->state = CONN_LINGERING;
+	return linger(c, b);
+}
+/* ANCHOR_END: finish */
+
+/*** the callback ***/
+
+/* ANCHOR: send */
+/*
+ * send_some: send what is owed (a response, or a 100 Continue), within
+ * the budget. EAGAIN clears can_write: the next EPOLLOUT sets it again.
+ */
+static enum conn_result send_some(struct conn *c, struct budget *b)
+{
+	uint64_t before = c->out.head_sent + c->out.body_sent;
+	enum out_result r = out_send(&c->out, c->fd, b->write);
+	uint64_t sent = c->out.head_sent + c->out.body_sent - before;
+
+	b->write -= sent < b->write ? (size_t)sent : b->write;
+	switch (r) {
+	case OUT_DONE:
+		return CONN_WAITING;
+	case OUT_AGAIN:
+		c->can_write = false;
+		return CONN_WAITING;
+	case OUT_BUDGET:
+		return CONN_AGAIN;
+	case OUT_ERROR:
+		break;
+	}
+	if (errno == EPIPE || errno == ECONNRESET)
+		return CONN_RESET;
+	c->what = "sendmsg";
+	return CONN_FAILED;
+}
+/* ANCHOR_END: send */
+
+/* ANCHOR: step */
+/*
+ * step: one move of the state machine, as far as the flags allow: send,
+ * finish a response, parse what is buffered, or read. CONN_WAITING with
+ * *moved false: nothing could move, wait for an event.
+ */
+static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
+{
+	enum conn_result res;
+	size_t before = c->len;
+
+	*moved = false;
+	if (out_pending(&c->out)) {
+		if (c->can_write) {
+			if (b->write == 0)
+				return CONN_AGAIN;
+			*moved = true;
+			return send_some(c, b);
+		}
+		if (c->state == CONN_WRITING)
+			return CONN_WAITING; /* wait for room (backpressure) */
+	}
+	switch (c->state) {
+	case CONN_WRITING: /* and everything is sent */
+		c->answered++;
+		if (!c->keep)
+			return finish(c, b);
+		next_request(c);
+		*moved = true;
+		return --b->requests == 0 ? CONN_AGAIN : CONN_WAITING;
+	case CONN_LINGERING:
+		return linger(c, b);
+	case CONN_HEAD:
+	case CONN_BODY:
+		break;
+	}
+	/* Parse what is buffered first: a pipelined request needs no read. */
+	if (c->len != c->last_len || c->len == 0) {
+		enum conn_state was = c->state;
+		bool owed = out_pending(&c->out);
+
+		res = advance(c);
+		*moved = c->state != was || out_pending(&c->out) != owed;
+		if (res != CONN_WAITING || *moved)
+			return res;
+	}
+	if (c->eof)
+		return CONN_CLOSED; /* between requests (len 0), or not */
+	if (!c->can_read)
+		return CONN_WAITING;
+	if (b->read == 0)
+		return CONN_AGAIN;
+	if (c->len >= wanted(c))
+		return refuse(c, 431); /* the parser says so first */
+	res = read_some(c, wanted(c), b);
+	*moved = c->len != before || c->eof;
+	return res;
+}
+/* ANCHOR_END: step */
+
+/* ANCHOR: ready_cb */
+enum conn_result conn_run(struct conn *c, const struct registry *r)
+{
+	struct budget b = {READ_BUDGET, WRITE_BUDGET, REQUEST_BUDGET};
+	enum conn_result res;
+	bool moved;
+
+	do
+		res = step(c, &b, &moved);
+	while (res == CONN_WAITING && moved);
+	if (res == CONN_WAITING || res == CONN_AGAIN)
+		return arm(c, r, res);
+	return res;
+}
+
+enum conn_result conn_ready_cb(struct conn *c, struct event e,
+			       const struct registry *r)
+{
+	if (event_is_readable(e) || event_is_read_closed(e))
+		c->can_read = true;
+	if (event_is_read_closed(e))
+		c->read_closed = true;
+	if (event_is_writable(e))
+		c->can_write = true;
+	return conn_run(c, r);
+}
+/* ANCHOR_END: ready_cb */
