@@ -71,7 +71,7 @@ book:
 	@common/mdlisting book/*.md
 
 bench:
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -s all
 	@common/bench $(CH)
 
 fuzz:
