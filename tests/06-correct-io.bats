@@ -5,35 +5,10 @@
 # the server alive, its CPU idle, its descriptors back to the baseline.
 
 load helper
+load http
 
 DIR=$TOP/chapters/06-correct-io
 BIN=$DIR/server
-
-# The body of GET /bytes/N is N bytes of this line, over and over.
-PATTERN_LINE=0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-
-
-# pattern N: the body GET /bytes/N must send.
-pattern() {
-	yes "$PATTERN_LINE" | head -c "$1"
-}
-
-# ask BYTES: send BYTES (peer's escapes: \r \n) on a new connection, print
-# what comes back, and fail unless the server closed the connection itself.
-ask() {
-	timeout 20 "$COMMON/peer" -s "$1" "$SERVER_PORT"
-}
-
-# alive_and_served: the server still answers GET / with Hello.
-alive_and_served() {
-	run -0 http "http://127.0.0.1:$SERVER_PORT/"
-	[ "$output" = Hello ]
-}
-
-# head_of RESPONSE: the status line and headers, CRs dropped, one per line.
-head_of() {
-	local h=${1%%$'\r\n\r\n'*}
-	printf '%s\n' "${h//$'\r'/}"
-}
 
 @test "a bad command line gets a usage line and status 2" {
 	local args
@@ -376,22 +351,6 @@ head_of() {
 # suite runs against sanitizer builds (SANITIZED is set), with ASan+UBSan.
 
 HTTP_CH=$TOP/chapters/06-correct-io
-
-# http_test_build [CFLAGS...]: compile http_test against $HTTP_CH into
-# $BATS_TEST_TMPDIR/http_test, with the extra flags and sources given.
-http_test_build() {
-	local san=()
-	if [ -n "${SANITIZED:-}" ]; then
-		san=(-fsanitize=address,undefined -fno-omit-frame-pointer
-			-fno-sanitize-recover=all)
-	fi
-	"${CC:-cc}" -std=c11 -Wall -Wextra -Wpedantic -Wshadow \
-		-Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
-		-Wcast-qual -Wwrite-strings -Wvla -Wformat=2 -Wundef -Werror \
-		-O1 -g "${san[@]}" -I "$HTTP_CH" \
-		-o "$BATS_TEST_TMPDIR/http_test" \
-		"$COMMON/http_test.c" "$HTTP_CH/http.c" "$@"
-}
 
 # summary_ok: the last line reports cases, split points and no failure.
 summary_ok() {

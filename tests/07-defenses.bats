@@ -8,61 +8,12 @@
 # expects 0.
 
 load helper
+load http
 
 STOP_STATUS=0
 
 DIR=$TOP/chapters/07-defenses
 BIN=$DIR/server
-
-# The body of GET /bytes/N is N bytes of this line, over and over.
-PATTERN_LINE=0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-
-
-# pattern N: the body GET /bytes/N must send.
-pattern() {
-	yes "$PATTERN_LINE" | head -c "$1"
-}
-
-# ask BYTES: send BYTES (peer's escapes: \r \n) on a new connection, print
-# what comes back, and fail unless the server closed the connection itself.
-ask() {
-	timeout 20 "$COMMON/peer" -s "$1" "$SERVER_PORT"
-}
-
-# log_matches ERE: some line of the server's log matches the whole ERE.
-log_matches() {
-	grep -qxE -- "$1" "$(log_of SERVER)"
-}
-
-# alive_and_served: the server still answers GET / with Hello.
-alive_and_served() {
-	run -0 http "http://127.0.0.1:$SERVER_PORT/"
-	[ "$output" = Hello ]
-}
-
-# head_of RESPONSE: the status line and headers, CRs dropped, one per line.
-head_of() {
-	local h=${1%%$'\r\n\r\n'*}
-	printf '%s\n' "${h//$'\r'/}"
-}
-
-# whole_response STATUS: $output (from ask) is one response with this
-# status, Connection: close, and exactly Content-Length bytes of body.
-whole_response() {
-	local len body
-	[[ ${lines[0]} == "HTTP/1.1 $1 "* ]] ||
-		{ echo "got '${lines[0]}', want $1"; return 1; }
-	[[ $output == *$'\r\nConnection: close\r\n'* ]]
-	len=$(sed -n 's/^Content-Length: \([0-9]*\)\r$/\1/p' <<<"$output")
-	body=${output#*$'\r\n\r\n'}
-	[ "${#body}" -eq "$len" ] || { echo "body '$body', length $len"; return 1; }
-}
-
-# peer_ms: the time on peer's summary line (the last line of $stderr).
-peer_ms() {
-	[[ ${stderr_lines[-1]} =~ \ after\ ([0-9]+)\ ms$ ]] ||
-		{ echo "no time in: ${stderr_lines[-1]}" >&2; return 1; }
-	echo "${BASH_REMATCH[1]}"
-}
 
 @test "a bad command line gets a usage line and status 2" {
 	local args
@@ -656,37 +607,6 @@ peer_ms() {
 # set), with ASan+UBSan.
 
 HTTP_CH=$TOP/chapters/07-defenses
-
-# http_test_build [CFLAGS...]: compile http_test against $HTTP_CH into
-# $BATS_TEST_TMPDIR/http_test, with the extra flags and sources given.
-http_test_build() {
-	local san=()
-	if [ -n "${SANITIZED:-}" ]; then
-		san=(-fsanitize=address,undefined -fno-omit-frame-pointer
-			-fno-sanitize-recover=all)
-	fi
-	"${CC:-cc}" -std=c11 -Wall -Wextra -Wpedantic -Wshadow \
-		-Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
-		-Wcast-qual -Wwrite-strings -Wvla -Wformat=2 -Wundef -Werror \
-		-O1 -g "${san[@]}" -I "$HTTP_CH" \
-		-o "$BATS_TEST_TMPDIR/http_test" \
-		"$COMMON/http_test.c" "$HTTP_CH/http.c" "$@"
-}
-
-# summary_ok: the last line reports cases, split points and no failure.
-summary_ok() {
-	local re
-	re='^http_test: ([0-9]+) cases, ([0-9]+) split points, 0 failures$'
-	if ! [[ ${lines[-1]} =~ $re ]]; then
-		echo "unexpected summary: ${lines[-1]}"
-		return 1
-	fi
-	if [ "${BASH_REMATCH[1]}" -lt 100 ] || [ "${BASH_REMATCH[2]}" -lt 4000 ]
-	then
-		echo "too few cases or split points: ${lines[-1]}"
-		return 1
-	fi
-}
 
 @test "the parser gives every request case its answer at every split point" {
 	http_test_build
