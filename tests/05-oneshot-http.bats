@@ -3,6 +3,7 @@
 # Content-Length bytes of body are in, switch to write, answer, close.
 
 load helper
+load http
 
 DIR=$TOP/chapters/05-oneshot-http
 BIN=$DIR/server
@@ -45,13 +46,7 @@ upload() {
 }
 
 @test "a bad command line gets a usage line and status 2" {
-	local args
-	for args in "-x" "abc" "65536" "8000 9000"; do
-		# shellcheck disable=SC2086 # split on purpose
-		run -2 --separate-stderr timeout 10 "$BIN" $args
-		[[ ${stderr##*$'\n'} == "usage: server [-q] [PORT]"* ]] ||
-			{ echo "'$args': $stderr"; return 1; }
-	done
+	refuses_with_usage "usage: server [-q] [PORT]" -x abc 65536 "8000 9000"
 }
 
 @test "a GET gets exactly the response bytes: status line, headers, CRLF, Hello" {

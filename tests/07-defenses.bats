@@ -21,61 +21,15 @@ BIN=$DIR/server
 }
 
 @test "routes: GET /, GET /bytes/N, POST /echo, 404, and 405 with Allow" {
-	server_start "$BIN" 0
-	local url=http://127.0.0.1:$SERVER_PORT
-	run -0 http "$url/" -i
-	[ "$(head_of "$output")" = $'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\nConnection: close' ]
-	[[ $output == *$'\r\n\r\nHello' ]]
-	run -0 http "$url/bytes/200"
-	[ "$output" = "$(pattern 200)" ]
-	run -0 http "$url/echo" --data-binary 'a b c'
-	[ "$output" = 'a b c' ]
-	run -0 http "$url/nowhere" -i
-	[ "${lines[0]}" = $'HTTP/1.1 404 Not Found\r' ]
-	run -0 http "$url/echo" -i
-	[ "${lines[0]}" = $'HTTP/1.1 405 Method Not Allowed\r' ]
-	[[ $output == *$'\r\nAllow: POST\r\n'* ]]
-	run -0 http "$url/bytes/67108864" -o /dev/null -w '%{size_download}'
-	[ "$output" = 67108864 ]
+	check_routes_get_get_bytes_n_post_echo close
 }
 
 @test "HEAD gets the head GET would get, Content-Length included, and no body" {
-	server_start "$BIN" 0
-	local c req want
-	# request|response head. The last case is refused before routing
-	# (Transfer-Encoding with Content-Length), and has no body either.
-	local cases=(
-		'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n|HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\n'
-		'HEAD /bytes/1000 HTTP/1.1\r\nHost: x\r\n\r\n|HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n'
-		'HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n|HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nAllow: POST\r\nConnection: close\r\n\r\n'
-		'HEAD / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n|HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\n'
-	)
-	for c in "${cases[@]}"; do
-		req=${c%%|*}
-		want=${c#*|}
-		want=${want//\\r/$'\r'}
-		want=${want//\\n/$'\n'}
-		# ask fails unless the server closed the connection (a FIN).
-		run -0 --separate-stderr ask "$req"
-		# run drops the last newline; peer's count covers every byte.
-		[ "$output" = "${want%$'\n'}" ] || { echo "$req: got '$output'"; return 1; }
-		[[ $stderr == *"received ${#want} bytes, closed by server (eof)"* ]] ||
-			{ echo "$req: $stderr"; return 1; }
-	done
+	check_head_gets_the_head_get_would_get
 }
 
 @test "a head that arrives one byte at a time is answered" {
-	server_start "$BIN" 0
-	local req='GET /bytes/100 HTTP/1.1\r\nHost: x\r\n\r\n'
-	run -0 --separate-stderr timeout 20 "$COMMON/peer" -c 1 -d 5 -s "$req" "$SERVER_PORT"
-	[ "${lines[0]}" = $'HTTP/1.1 200 OK\r' ]
-	[ "${output#*$'\r\n\r\n'}" = "$(pattern 100)" ]
-	# 36 bytes 5 ms apart: usually 36 reads, each given to the parser, and
-	# as many loop turns. A busy machine may not run the server between
-	# two bytes, and then one read takes several; so ask only for enough
-	# turns to show that the head came in pieces (the accept is one).
-	[ "$(turns)" -ge 6 ]
-	log_has 'got all data: 36 bytes'
+	check_a_head_that_arrives_one_byte_at
 }
 
 @test "a 10 MB POST /echo under -b comes back byte for byte, read far more than 4 KB per wakeup" {
@@ -83,26 +37,7 @@ BIN=$DIR/server
 }
 
 @test "limits: a head over 8 KiB gets 431 (a request line alone, 414), one just under is served" {
-	server_start "$BIN" 0
-	local base pad
-	base=$(fd_count "$SERVER_PID")
-	# 8192 bytes in all: the longest head accepted.
-	pad=$(printf '%*s' $((8192 - 32)) '' | tr ' ' a)
-	run -0 --separate-stderr ask "GET / HTTP/1.1\r\nX: $pad\r\nHost: x\r\n\r\n"
-	whole_response 200
-	[ "${output#*$'\r\n\r\n'}" = Hello ]
-	# One byte more: 431, whole, closed with a FIN (peer exits 0, not 4).
-	run -0 --separate-stderr ask "GET / HTTP/1.1\r\nX: a$pad\r\nHost: x\r\n\r\n"
-	whole_response 431
-	# A head that never ends: 431 after 8 KiB, not a buffer that grows.
-	pad=$(printf '%*s' 100000 '' | tr ' ' a)
-	run -0 --separate-stderr ask "GET / HTTP/1.1\r\nX: $pad"
-	whole_response 431
-	# A request line that alone passes the limit: 414 (RFC 9112 section 3).
-	run -0 --separate-stderr ask "GET /$pad HTTP/1.1\r\nHost: x\r\n\r\n"
-	whole_response 414
-	wait_for 10 fds_are "$base"
-	alive_and_served
+	check_limits_a_head_over_8_kib_gets 1.1
 }
 
 @test "limits: each bad Content-Length or Transfer-Encoding gets its status, whole" {
@@ -110,22 +45,7 @@ BIN=$DIR/server
 }
 
 @test "chunked bodies are decoded, up to -b bytes exactly" {
-	server_start "$BIN" -b 100 0
-	local body
-	body=$(printf '%100s' '' | tr ' ' y)
-	run -0 --separate-stderr ask "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: t\r\n\r\n"
-	whole_response 200
-	[ "${output#*$'\r\n\r\n'}" = 'hello world' ]
-	# 100 bytes is -b: accepted; a byte, one chunk at a time.
-	run -0 --separate-stderr timeout 20 "$COMMON/peer" -c 7 -s \
-		"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n$body\r\n0\r\n\r\n" "$SERVER_PORT"
-	whole_response 200
-	[ "${output#*$'\r\n\r\n'}" = "$body" ]
-	log_has "got all data: $((51 + 100)) bytes"
-	# curl sends chunked when told to.
-	run -0 http "http://127.0.0.1:$SERVER_PORT/echo" -H 'Transfer-Encoding: chunked' \
-		--data-binary 'sent by curl, chunked'
-	[ "$output" = 'sent by curl, chunked' ]
+	check_chunked_bodies_are_decoded_up_to_b
 }
 
 @test "a 10 MB POST over -b is answered 413, and the answer arrives whole (lingering close)" {
@@ -153,22 +73,7 @@ BIN=$DIR/server
 }
 
 @test "a slow but live reader of 50 MB outlasts -t: progress extends the write deadline" {
-	server_start "$BIN" -q -t 2 0
-	local out=$BATS_TEST_TMPDIR/out err=$BATS_TEST_TMPDIR/peer.err base pid start
-	base=$(fd_count "$SERVER_PID")
-	start=$EPOCHREALTIME
-	# About 16 MB/s: some 3 s, longer than the 2 s deadline.
-	timeout 30 "$COMMON/peer" -t 25000 -r 262144/16 -o "$out" \
-		-s 'GET /bytes/50000000 HTTP/1.1\r\n\r\n' "$SERVER_PORT" 2>"$err" &
-	pid=$!
-	wait_for 10 fds_are $((base + 1))
-	assert_idle "$SERVER_PID"
-	kill -0 "$pid" || { echo "the transfer ended before the CPU check"; return 1; }
-	wait "$pid"
-	[[ $(<"$err") == *"received 50000090 bytes, closed by server (eof)"* ]]
-	[ "$(tail -c 50000000 "$out" | cksum)" = "$(pattern 50000000 | cksum)" ]
-	seconds_between "$(elapsed_since "$start")" 2 30
-	wait_for 10 fds_are "$base"
+	check_50_mb_reach_a_slow_reader 2 '' -t 2
 }
 
 @test "a lingering close lasts at most -t for a client that never closes" {
