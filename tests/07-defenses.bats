@@ -128,6 +128,10 @@ BIN=$DIR/server
 	check_strace_out_of_descriptors_the_spare_is
 }
 
+@test "strace: out of descriptors with no spare to give up, the listener rests 500 ms, then accepts again" {
+	check_strace_no_spare_the_listener_rests_then
+}
+
 @test "strace: the wait sleeps until the nearest deadline, rounded up, and never spins" {
 	check_strace_the_wait_sleeps_until_the_nearest
 }

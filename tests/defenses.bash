@@ -447,6 +447,37 @@ check_strace_out_of_descriptors_the_spare_is() {
 	[ "$(grep -c '^accept4(.* = -1 EMFILE' "$trace")" -eq "$(grep -c '^openat(AT_FDCWD, "/dev/null"' "$trace" | awk '{ print $1 - 1 }')" ]
 }
 
+# strace: out of descriptors with no spare to give up, the listener rests 500 ms, then accepts again
+check_strace_no_spare_the_listener_rests_then() {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace n start took
+	# The files opened before the server listens (the loader's, a
+	# sanitizer's, then the spare): every openat after them is made to fail.
+	spawn_traced "$trace" -e trace=openat -- "$BIN" -q 0
+	stop_traced || return 1
+	n=$(grep -c '^openat(' "$trace")
+	# accept4 fails three times: the spare is given up, cannot be taken
+	# back, and there is no connection whose close would free a descriptor.
+	spawn_traced "$trace" -e trace=accept4,openat,epoll_wait \
+		-e inject=accept4:error=EMFILE:when=1..3 \
+		-e "inject=openat:error=ENFILE:when=$((n + 1))+" -- "$BIN" -q 0
+	start=$EPOCHREALTIME
+	run -0 http "http://127.0.0.1:$SERVER_PORT/"
+	took=$(elapsed_since "$start")
+	[ "$output" = Hello ]
+	stop_traced || return 1
+	[ "$(grep -c '^accept4(.* = -1 EMFILE .*(INJECTED)$' "$trace")" -eq 3 ]
+	# One sleep of at most 500 ms that ended with no event: the retry.
+	run -0 grep -E '^epoll_wait\([0-9]+, \[\], [0-9]+, [0-9]+\) += 0$' "$trace"
+	printf '%s\n' "${lines[@]}"
+	[ "${#lines[@]}" -eq 1 ]
+	[[ ${lines[0]} =~ ,\ ([0-9]+)\)\ +=\ 0$ ]]
+	[ "${BASH_REMATCH[1]}" -le 500 ]
+	seconds_between "$took" 0.45 5
+	# No spin meanwhile: a handful of waits, not thousands.
+	[ "$(grep -c '^epoll_wait(' "$trace")" -lt 10 ]
+}
+
 # strace: the wait sleeps until the nearest deadline, rounded up, and never spins
 check_strace_the_wait_sleeps_until_the_nearest() {
 	need_strace

@@ -79,6 +79,7 @@ struct server {
 	int signals;	      /* a signalfd for SIGINT and SIGTERM: SIGNALS */
 	int spare;	      /* a descriptor kept for EMFILE, or -1 */
 	bool paused;	      /* the listener is left disarmed (no spare) */
+	int64_t resume_at;    /* while paused: when to try it again */
 	uint64_t max_body;    /* -b: the largest request body */
 	uint64_t next_id;     /* the next connection's number in the log */
 	uint64_t answered;    /* responses sent whole, for the status line */
@@ -395,6 +396,9 @@ static void on_conn(struct server *s, struct conn *c, struct event e)
 
 /*** the listener ***/
 
+/* How long a listener paused for want of descriptors waits to try again. */
+#define PAUSE_NS (NS_PER_S / 2)
+
 /* spare_open: the spare descriptor: any will do; /dev/null costs nothing. */
 static int spare_open(void)
 {
@@ -460,6 +464,20 @@ static void listener_resume(struct server *s)
 
 /* ANCHOR: on_listener */
 /*
+ * until_resume_ms: the wait's timeout, timeout (ms, -1 for none), cut
+ * short so that the loop wakes up when the paused listener is due to try
+ * again. Rounded up, like timers_timeout_ms, so that it never wakes early.
+ */
+static int until_resume_ms(const struct server *s, int timeout)
+{
+	int64_t left = s->resume_at - s->now;
+	int ms = left <= 0 ? 0 : (int)((left + NS_PER_S / 1000 - 1) /
+					(NS_PER_S / 1000));
+
+	return timeout == -1 || ms < timeout ? ms : timeout;
+}
+
+/*
  * on_listener: the listener is readable: a connection is queued. Accept
  * one, then re-arm (chapter 04). EINTR is retried in place.
  */
@@ -478,12 +496,17 @@ static void on_listener(struct server *s)
 
 		if (!out_of_fds(s)) {
 			/*
-			 * No spare either (something else took it): leave
-			 * the listener disarmed until conn_drop frees a
-			 * descriptor. nginx disables accept for a while.
+			 * No spare either (another process took the last
+			 * file: ENFILE): leave the listener disarmed until
+			 * conn_drop frees a descriptor, or PAUSE_NS from now,
+			 * whichever comes first. Without the second, a server
+			 * with no connection to close would stay deaf for
+			 * good. nginx does the same (accept_mutex_delay,
+			 * 500 ms).
 			 */
 			warn("server", "accept", err);
 			s->paused = true;
+			s->resume_at = s->now + PAUSE_NS;
 			return;
 		}
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -516,6 +539,8 @@ static int run(struct server *s)
 		expire(s);
 		/* Sleep until an event, or the nearest deadline. */
 		timeout = timers_timeout_ms(&s->timers, s->now);
+		if (s->paused)
+			timeout = until_resume_ms(s, timeout);
 		/*
 		 * EINTR: a handler ran (SIGUSR1). poll_wait then returns no
 		 * events; look at what the handler asked for, and wait again.
@@ -524,6 +549,8 @@ static int run(struct server *s)
 		    errno != EINTR)
 			die("poll_wait");
 		s->now = timer_now();
+		if (s->paused && s->now >= s->resume_at)
+			listener_resume(s); /* try accept4 again */
 		if (status_wanted) {
 			status_wanted = 0;
 			printf("status: %zu connections, %" PRIu64
