@@ -195,12 +195,19 @@ check_1000_sigusr1_during_a_large_transfer_the() {
 		"http://127.0.0.1:$SERVER_PORT/bytes/20000000" &
 	pid=$!
 	wait_for 10 fds_are $((base + 1))
-	# Ten bursts of 100, 100 ms apart (pacing, not waiting).
+	# Ten bursts of 100, 100 ms apart (pacing, not waiting): five while
+	# the body flows, five while curl is stopped and the server waits for
+	# room in a full socket buffer (so that a fast machine cannot finish
+	# the transfer before the signals are done).
 	for ((i = 0; i < 10; i++)); do
+		if [ "$i" -eq 5 ]; then
+			kill -0 "$pid" || { echo "the transfer ended after 0.5 s"; return 1; }
+			kill -STOP "$pid"
+		fi
 		for ((j = 0; j < 100; j++)); do kill -USR1 "$SERVER_PID"; done
 		sleep 0.1
 	done
-	kill -0 "$pid" || { echo "the transfer ended before the signals did"; return 1; }
+	kill -CONT "$pid"
 	wait "$pid"
 	[ "$(cksum <"$out")" = "$(pattern 20000000 | cksum)" ]
 	# Each wakeup by a signal was seen: epoll_wait failed with EINTR, and
