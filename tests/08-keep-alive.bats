@@ -1,12 +1,13 @@
 #!/usr/bin/env bats
-# Chapter 08: keep-alive, pipelining and backpressure; then chapter 07's
-# defences, which still hold. Each of those plays one attack or failure
-# (chapter 07's page says which defence each shows); after the adversarial
-# clients: the server alive, its descriptors back to the baseline, and
-# where a spin would show, its CPU idle. Every server here must exit 0 on
-# SIGTERM, having freed everything (under ASan, LeakSanitizer checks that
-# at exit and turns a leak into ASan's exit status, 1): the teardown
-# expects 0.
+# Chapter 08: keep-alive, pipelining and backpressure; what an idle
+# connection costs (VmRSS over 2,000 of them) and what a closed one costs
+# (strace); then chapter 07's defences, which still hold. Each of those
+# plays one attack or failure (chapter 07's page says which defence each
+# shows); after the adversarial clients: the server alive, its descriptors
+# back to the baseline, and where a spin would show, its CPU idle. Every
+# server here must exit 0 on SIGTERM, having freed everything (under ASan,
+# LeakSanitizer checks that at exit and turns a leak into ASan's exit
+# status, 1): the teardown expects 0.
 
 load helper
 load http
@@ -127,6 +128,63 @@ vm_rss() {
 	alive_and_served
 }
 
+# rss_per_conn BEFORE AFTER N: VmRSS growth (KiB) per connection, in bytes.
+rss_per_conn() {
+	echo $((($2 - $1) * 1024 / $3))
+}
+
+# status_lines_over K: the server has logged more than K status lines.
+status_lines_over() {
+	[ "$(logged '^status: ')" -gt "$1" ]
+}
+
+# status_is LINE: ask for a status line (SIGUSR1), wait for it: is it LINE?
+# (wait_for status_is ... asks again until it is.)
+status_is() {
+	local k
+	k=$(logged '^status: ')
+	kill -USR1 "$SERVER_PID"
+	wait_for 10 status_lines_over "$k" || return 1
+	[ "$(grep '^status: ' "$(log_of SERVER)" | tail -n 1)" = "$1" ]
+}
+
+# rss_held N [REQUEST]: hold N connections open to a fresh server, each
+# having sent REQUEST (in peer's escapes) and been answered, or nothing;
+# they must raise its VmRSS by under 512 bytes each.
+rss_held() {
+	[ -z "${SANITIZED:-}" ] || skip "a sanitizer's allocator says nothing about ours"
+	ulimit -n 8192
+	server_start "$BIN" -q -t 30 0
+	local n=$1 base before after pid per send=()
+	[ -z "${2:-}" ] || send=(-s "$2")
+	alive_and_served
+	base=$(fd_count "$SERVER_PID")
+	before=$(vm_rss "$SERVER_PID")
+	timeout 30 "$COMMON/peer" -C "$n" -n -t 20000 "${send[@]}" \
+		"$SERVER_PORT" 2>/dev/null &
+	pid=$!
+	wait_for 20 fds_are $((base + n))
+	# With a request: every answer sent (they wait unread in the client's
+	# socket buffers while the connections stay open).
+	[ -z "${2:-}" ] ||
+		wait_for 10 status_is "status: $n connections, $((n + 1)) answered"
+	after=$(vm_rss "$SERVER_PID")
+	kill "$pid"
+	wait "$pid" || true
+	per=$(rss_per_conn "$before" "$after" "$n")
+	diag "VmRSS $before KiB, then $after KiB with $n connections: $per B each"
+	[ "$per" -lt 512 ]
+	wait_for 10 fds_are "$base"
+}
+
+@test "idle connections are cheap: 2,000 that send nothing add under 512 bytes of RSS each" {
+	rss_held 2000
+}
+
+@test "a kept-alive connection idle after its answer frees its request: 2,000 add under 512 bytes of RSS each" {
+	rss_held 2000 'GET / HTTP/1.1\r\n\r\n'
+}
+
 @test "2,000 concurrent keep-alive connections are served and held open" {
 	ulimit -n 8192
 	server_start "$BIN" -q -t 30 0
@@ -167,7 +225,7 @@ vm_rss() {
 	[ "${BASH_REMATCH[1]}" -lt 2500 ]
 }
 
-@test "strace: edge-triggered, 1,000 pipelined requests cost no epoll_ctl and fewer reads than requests" {
+@test "strace: edge-triggered, 1,000 pipelined requests cost one epoll_ctl and fewer reads than requests" {
 	need_strace
 	local trace=$BATS_TEST_TMPDIR/trace n=1000
 	spawn_traced "$trace" -e trace=epoll_ctl,recvfrom,sendmsg -- "$BIN" -q 0
@@ -175,74 +233,68 @@ vm_rss() {
 		-e $((n * ${#HELLO_KEPT})) -s 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' \
 		"$SERVER_PORT"
 	stop_traced || return 1
-	# The connection's only epoll_ctl calls: ADD after accept, for both
-	# directions, edge-triggered, and DEL at close.
+	# The signalfd's ADD, the listener's, then the connection's only
+	# epoll_ctl: an ADD once it had to wait (1,000 requests are more than
+	# one turn answers), for both directions, edge-triggered; no MOD, and
+	# no DEL before its close.
 	run -0 grep -E 'EPOLL_CTL_(ADD|MOD|DEL), [0-9]+,.*' "$trace"
 	[[ ${lines[2]} =~ ^epoll_ctl\([0-9]+,\ EPOLL_CTL_ADD,\ ([0-9]+),\ \{events=EPOLLIN\|EPOLLOUT\|EPOLLRDHUP\|EPOLLET, ]]
 	local fd=${BASH_REMATCH[1]}
-	[ "$(grep -c "EPOLL_CTL_[A-Z]*, $fd," "$trace")" -eq 2 ]
-	grep -q "EPOLL_CTL_DEL, $fd," "$trace"
+	[ "$(grep -c "EPOLL_CTL_[A-Z]*, $fd," "$trace")" -eq 1 ]
 	# One sendmsg per answer; the 27 KB of requests in a few 8 KiB reads.
 	[ "$(grep -c '^sendmsg(' "$trace")" -eq $n ]
 	[ "$(grep -c '^recvfrom(' "$trace")" -lt 20 ]
 }
 
+# conn_calls TRACE: one line per connection in an strace of accept4,
+# shutdown, epoll_ctl and close: the calls on its descriptor from its
+# accept4 to its close ("accept4 shutdown close").
+conn_calls() {
+	awk '
+		/^accept4\(/ && $NF ~ /^[0-9]+$/ { fd = $NF; calls = "accept4"; next }
+		fd == "" { next }
+		index($0, "shutdown(" fd ",") == 1 { calls = calls " shutdown" }
+		index($0, "EPOLL_CTL_DEL, " fd ",") { calls = calls " DEL" }
+		index($0, "close(" fd ")") == 1 { print calls " close"; fd = "" }
+	' "$1"
+}
+
+@test "strace: a request that said close and sent nothing more is closed at once; one that may leave input unread lingers" {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace
+	spawn_traced "$trace" -e trace=accept4,shutdown,epoll_ctl,close -- \
+		"$BIN" -q -b 5 0
+	# Read whole, nothing after it: close(2) alone sends the FIN.
+	run -0 --separate-stderr ask 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+	whole_response 200
+	[[ $stderr == *"closed by server (eof)"* ]]
+	# Refused (413) before its body was read: the body may be on its way.
+	run -0 --separate-stderr ask 'POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n'
+	whole_response 413
+	# Another request after the one that said close: the client sends on.
+	run -0 --separate-stderr ask 'GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n'
+	whole_response 200
+	stop_traced || return 1
+	run -0 conn_calls "$trace"
+	printf '%s\n' "${lines[@]}"
+	[ "${#lines[@]}" -eq 3 ]
+	[ "${lines[0]}" = "accept4 close" ]
+	[ "${lines[1]}" = "accept4 shutdown close" ]
+	[ "${lines[2]}" = "accept4 shutdown close" ]
+	# The listener is level-triggered: never re-armed after an accept.
+	[ "$(grep -c 'EPOLL_CTL_MOD' "$trace")" -eq 0 ]
+}
+
 @test "routes: GET /, GET /bytes/N, POST /echo, 404, and 405 with Allow" {
-	server_start "$BIN" 0
-	local url=http://127.0.0.1:$SERVER_PORT
-	run -0 http "$url/" -i
-	[ "$(head_of "$output")" = $'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 5\nConnection: keep-alive' ]
-	[[ $output == *$'\r\n\r\nHello' ]]
-	run -0 http "$url/bytes/200"
-	[ "$output" = "$(pattern 200)" ]
-	run -0 http "$url/echo" --data-binary 'a b c'
-	[ "$output" = 'a b c' ]
-	run -0 http "$url/nowhere" -i
-	[ "${lines[0]}" = $'HTTP/1.1 404 Not Found\r' ]
-	run -0 http "$url/echo" -i
-	[ "${lines[0]}" = $'HTTP/1.1 405 Method Not Allowed\r' ]
-	[[ $output == *$'\r\nAllow: POST\r\n'* ]]
-	run -0 http "$url/bytes/67108864" -o /dev/null -w '%{size_download}'
-	[ "$output" = 67108864 ]
+	check_routes_get_get_bytes_n_post_echo keep-alive
 }
 
 @test "HEAD gets the head GET would get, Content-Length included, and no body" {
-	server_start "$BIN" 0
-	local c req want
-	# request|response head. The last case is refused before routing
-	# (Transfer-Encoding with Content-Length), and has no body either.
-	local cases=(
-		'HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n|HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\n'
-		'HEAD /bytes/1000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n|HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n'
-		'HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n|HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nAllow: POST\r\nConnection: close\r\n\r\n'
-		'HEAD / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n|HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\n'
-	)
-	for c in "${cases[@]}"; do
-		req=${c%%|*}
-		want=${c#*|}
-		want=${want//\\r/$'\r'}
-		want=${want//\\n/$'\n'}
-		# ask fails unless the server closed the connection (a FIN).
-		run -0 --separate-stderr ask "$req"
-		# run drops the last newline; peer's count covers every byte.
-		[ "$output" = "${want%$'\n'}" ] || { echo "$req: got '$output'"; return 1; }
-		[[ $stderr == *"received ${#want} bytes, closed by server (eof)"* ]] ||
-			{ echo "$req: $stderr"; return 1; }
-	done
+	check_head_gets_the_head_get_would_get 'Connection: close\r\n'
 }
 
 @test "a head that arrives one byte at a time is answered" {
-	server_start "$BIN" 0
-	local req='GET /bytes/100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
-	run -0 --separate-stderr timeout 20 "$COMMON/peer" -c 1 -d 5 -s "$req" "$SERVER_PORT"
-	[ "${lines[0]}" = $'HTTP/1.1 200 OK\r' ]
-	[ "${output#*$'\r\n\r\n'}" = "$(pattern 100)" ]
-	# 55 bytes 5 ms apart: usually 55 reads, each given to the parser, and
-	# as many loop turns. A busy machine may not run the server between
-	# two bytes, and then one read takes several; so ask only for enough
-	# turns to show that the head came in pieces (the accept is one).
-	[ "$(turns)" -ge 6 ]
-	log_has 'got all data: 55 bytes'
+	check_a_head_that_arrives_one_byte_at 'Connection: close\r\n'
 }
 
 @test "a 10 MB POST /echo under -b comes back byte for byte, read far more than 4 KB per wakeup" {
@@ -250,27 +302,7 @@ vm_rss() {
 }
 
 @test "limits: a head over 8 KiB gets 431 (a request line alone, 414), one just under is served" {
-	server_start "$BIN" 0
-	local base pad
-	base=$(fd_count "$SERVER_PID")
-	# 8192 bytes in all: the longest head accepted.
-	pad=$(printf '%*s' $((8192 - 32)) '' | tr ' ' a)
-	# HTTP/1.0, so that the connection closes after the answer.
-	run -0 --separate-stderr ask "GET / HTTP/1.0\r\nX: $pad\r\nHost: x\r\n\r\n"
-	whole_response 200
-	[ "${output#*$'\r\n\r\n'}" = Hello ]
-	# One byte more: 431, whole, closed with a FIN (peer exits 0, not 4).
-	run -0 --separate-stderr ask "GET / HTTP/1.0\r\nX: a$pad\r\nHost: x\r\n\r\n"
-	whole_response 431
-	# A head that never ends: 431 after 8 KiB, not a buffer that grows.
-	pad=$(printf '%*s' 100000 '' | tr ' ' a)
-	run -0 --separate-stderr ask "GET / HTTP/1.1\r\nX: $pad"
-	whole_response 431
-	# A request line that alone passes the limit: 414 (RFC 9112 section 3).
-	run -0 --separate-stderr ask "GET /$pad HTTP/1.1\r\nHost: x\r\n\r\n"
-	whole_response 414
-	wait_for 10 fds_are "$base"
-	alive_and_served
+	check_limits_a_head_over_8_kib_gets 1.0
 }
 
 @test "limits: each bad Content-Length or Transfer-Encoding gets its status, whole" {
@@ -278,22 +310,7 @@ vm_rss() {
 }
 
 @test "chunked bodies are decoded, up to -b bytes exactly" {
-	server_start "$BIN" -b 100 0
-	local body
-	body=$(printf '%100s' '' | tr ' ' y)
-	run -0 --separate-stderr ask "POST /echo HTTP/1.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: t\r\n\r\n"
-	whole_response 200
-	[ "${output#*$'\r\n\r\n'}" = 'hello world' ]
-	# 100 bytes is -b: accepted; a byte, one chunk at a time.
-	run -0 --separate-stderr timeout 20 "$COMMON/peer" -c 7 -s \
-		"POST /echo HTTP/1.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n$body\r\n0\r\n\r\n" "$SERVER_PORT"
-	whole_response 200
-	[ "${output#*$'\r\n\r\n'}" = "$body" ]
-	log_has "got all data: $((70 + 100)) bytes"
-	# curl sends chunked when told to.
-	run -0 http "http://127.0.0.1:$SERVER_PORT/echo" -H 'Transfer-Encoding: chunked' \
-		--data-binary 'sent by curl, chunked'
-	[ "$output" = 'sent by curl, chunked' ]
+	check_chunked_bodies_are_decoded_up_to_b 'Connection: close\r\n'
 }
 
 @test "a 10 MB POST over -b is answered 413, and the answer arrives whole (lingering close)" {
@@ -321,23 +338,7 @@ vm_rss() {
 }
 
 @test "a slow but live reader of 50 MB outlasts -t: progress extends the write deadline" {
-	server_start "$BIN" -q -t 2 0
-	local out=$BATS_TEST_TMPDIR/out err=$BATS_TEST_TMPDIR/peer.err base pid start
-	base=$(fd_count "$SERVER_PID")
-	start=$EPOCHREALTIME
-	# About 16 MB/s: some 3 s, longer than the 2 s deadline.
-	timeout 30 "$COMMON/peer" -t 25000 -r 262144/16 -o "$out" \
-		-s 'GET /bytes/50000000 HTTP/1.1\r\nConnection: close\r\n\r\n' \
-		"$SERVER_PORT" 2>"$err" &
-	pid=$!
-	wait_for 10 fds_are $((base + 1))
-	assert_idle "$SERVER_PID"
-	kill -0 "$pid" || { echo "the transfer ended before the CPU check"; return 1; }
-	wait "$pid"
-	[[ $(<"$err") == *"received 50000090 bytes, closed by server (eof)"* ]]
-	[ "$(tail -c 50000000 "$out" | cksum)" = "$(pattern 50000000 | cksum)" ]
-	seconds_between "$(elapsed_since "$start")" 2 30
-	wait_for 10 fds_are "$base"
+	check_50_mb_reach_a_slow_reader 2 'Connection: close\r\n' -t 2
 }
 
 @test "a lingering close lasts at most -t for a client that never closes" {
@@ -390,6 +391,10 @@ vm_rss() {
 
 @test "strace: out of descriptors, the spare is closed, a connection accepted and closed, the spare reopened" {
 	check_strace_out_of_descriptors_the_spare_is
+}
+
+@test "strace: out of descriptors with no spare to give up, the listener rests 500 ms, then accepts again" {
+	check_strace_no_spare_the_listener_rests_then
 }
 
 @test "strace: the wait sleeps until the nearest deadline, rounded up, and never spins" {

@@ -15,7 +15,13 @@
  *	- the socket is registered once, edge-triggered, and the connection
  *	  keeps what the events said (can_read, can_write) until EAGAIN;
  *	  a turn has a budget, and a connection that spends it is run again
- *	  by the server without waiting for an event (CONN_AGAIN).
+ *	  by the server without waiting for an event (CONN_AGAIN);
+ *	- what a request needs is a struct req, allocated when its bytes
+ *	  arrive and freed once it is answered (read_more, next_request), so
+ *	  an idle connection is a small struct conn;
+ *	- a connection that is not kept is closed at once when nothing it
+ *	  sent can be left unread, and lingers only when something may be
+ *	  (finish).
  *
  * Sections: budgets and limits, the context, registering, reading, the
  * request, the next request, finishing, the callback.
@@ -57,7 +63,13 @@ struct budget {
 };
 /* ANCHOR_END: budgets */
 
-/* A request buffer's first size. */
+/*
+ * A request buffer's first size: room for any head (MAX_HEAD, below). A
+ * body that does not fit doubles it (reserve).
+ */
+#define READ_FIRST (8 * 1024)
+
+/* What a chunked body is read by: this much raw input at a time. */
 #define READ_CHUNK (64 * 1024)
 
 /* With less free room than this, the buffer doubles before the next recv. */
@@ -83,10 +95,10 @@ struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
 		return NULL;
 	c->id = id;
 	c->fd = fd;
+	c->peer = *peer; /* 16 bytes; the log formats it if it needs it */
 	c->state = CONN_HEAD;
 	c->can_write = true; /* a new socket has room; EAGAIN will say not */
 	c->max_body = max_body;
-	net_addr_str(peer, c->peer);
 	return c;
 }
 
@@ -101,11 +113,21 @@ int conn_error(const struct conn *c)
 	return err;
 }
 
+/* req_drop: free the request in progress, if there is one. */
+static void req_drop(struct conn *c)
+{
+	if (!c->req)
+		return;
+	free(c->req->buf);
+	free(c->req);
+	c->req = NULL;
+}
+
 void conn_free(struct conn *c)
 {
 	/* close(2): never retried; the descriptor is gone either way. */
 	close(c->fd);
-	free(c->buf);
+	req_drop(c);
 	free(c);
 }
 
@@ -126,43 +148,44 @@ static unsigned interest(const struct conn *c)
 
 	if (c->state != CONN_WRITING)
 		in |= INTEREST_READABLE;
-	if (out_pending(&c->out))
+	if (c->req && out_pending(&c->req->out))
 		in |= INTEREST_WRITABLE;
 	return in;
 }
 
-int conn_register(struct conn *c, const struct registry *r)
-{
-	unsigned in = INTEREST_READABLE | INTEREST_WRITABLE;
-
-	if (CONN_MODE == CONN_ONESHOT)
-		in = INTEREST_READABLE | INTEREST_ONESHOT;
-	else if (CONN_MODE == CONN_LEVEL)
-		in = INTEREST_READABLE | INTEREST_LEVEL;
-	c->interest = in;
-	return registry_register(r, c->fd, c->token, in);
-}
-
 /*
- * arm: tell epoll what the connection waits for now. Edge-triggered: not
- * a thing, it watches both directions for good, and the readiness flags
- * say what to do with an event. Level-triggered: a MOD only when the
- * interest changes, that is, when a response starts or stops waiting for
- * room. One-shot: a MOD every time, because the event disarmed it.
+ * arm: tell epoll what the connection waits for now; the first time, that
+ * is registering it (ADD), which the server leaves until the connection
+ * must wait (see conn_add in server.c). Edge-triggered: nothing more,
+ * ever: it watches both directions for good, and the readiness flags say
+ * what to do with an event. Level-triggered: a MOD only when the interest
+ * changes, that is, when a response starts or stops waiting for room.
+ * One-shot: a MOD every time, because the event disarmed it.
  */
 static enum conn_result arm(struct conn *c, const struct registry *r,
 			    enum conn_result res)
 {
+	bool added = c->interest != 0;
 	unsigned in;
+	int err;
 
 	if (CONN_MODE == CONN_EDGE)
+		in = INTEREST_READABLE | INTEREST_WRITABLE;
+	else
+		in = interest(c) | (CONN_MODE == CONN_ONESHOT ? INTEREST_ONESHOT
+							      : INTEREST_LEVEL);
+	if (added && in == c->interest && CONN_MODE != CONN_ONESHOT)
 		return res;
-	in = interest(c) |
-	     (CONN_MODE == CONN_ONESHOT ? INTEREST_ONESHOT : INTEREST_LEVEL);
-	if (CONN_MODE == CONN_LEVEL && in == c->interest)
-		return res;
-	if (registry_reregister(r, c->fd, c->token, in) == -1) {
-		c->what = "registry_reregister";
+	/*
+	 * epoll_ctl(2): ADD, like MOD, looks at the socket at once: bytes
+	 * that came after our last recv said EAGAIN are reported, not lost.
+	 */
+	if (added)
+		err = registry_reregister(r, c->fd, c->token, in);
+	else
+		err = registry_register(r, c->fd, c->token, in);
+	if (err == -1) {
+		c->what = added ? "registry_reregister" : "registry_register";
 		return CONN_FAILED;
 	}
 	c->interest = in;
@@ -173,31 +196,31 @@ static enum conn_result arm(struct conn *c, const struct registry *r,
 /*** reading ***/
 
 /*
- * reserve: room for at least READ_MIN more bytes in c->buf: READ_CHUNK
+ * reserve: room for at least READ_MIN more bytes in q->buf: READ_FIRST
  * bytes at first, doubled whenever the free room falls below READ_MIN
  * (recv is offered all of it). So a small request never grows the buffer,
  * and a large one doubles it as it fills. 0, or -1 with errno ENOMEM (the
  * buffer is then unchanged).
  */
-static int reserve(struct conn *c)
+static int reserve(struct req *q)
 {
-	size_t cap = c->cap ? c->cap : READ_CHUNK;
+	size_t cap = q->cap ? q->cap : READ_FIRST;
 	char *buf;
 
-	if (c->cap - c->len >= READ_MIN)
+	if (q->cap - q->len >= READ_MIN)
 		return 0;
-	while (cap - c->len < READ_MIN) {
+	while (cap - q->len < READ_MIN) {
 		if (cap > SIZE_MAX / 2) {
 			errno = ENOMEM;
 			return -1;
 		}
 		cap *= 2;
 	}
-	buf = realloc(c->buf, cap);
+	buf = realloc(q->buf, cap);
 	if (!buf)
 		return -1;
-	c->buf = buf;
-	c->cap = cap;
+	q->buf = buf;
+	q->cap = cap;
 	return 0;
 }
 
@@ -212,15 +235,17 @@ static int reserve(struct conn *c)
  */
 static size_t wanted(const struct conn *c)
 {
+	const struct req *q = c->req;
+
 	if (c->state == CONN_HEAD)
 		return MAX_HEAD;
-	if (c->chunked)
-		return c->len + READ_CHUNK;
-	return c->head_len + (size_t)c->body_len;
+	if (q->chunked)
+		return q->len + READ_CHUNK;
+	return q->head_len + (size_t)q->body_len;
 }
 
 /*
- * read_some: one recv, of at most limit - c->len bytes and this turn's
+ * read_some: one recv, of at most limit - q->len bytes and this turn's
  * budget. EAGAIN clears can_read. So does a short count: the socket's
  * queue was emptied, and bytes arriving later raise a new edge (unless
  * the client has shut down its side: that event has come already, and no
@@ -231,21 +256,22 @@ static size_t wanted(const struct conn *c)
 static enum conn_result read_some(struct conn *c, size_t limit,
 				  struct budget *b)
 {
+	struct req *q = c->req;
 	size_t room;
 	ssize_t n;
 
-	if (reserve(c) == -1) {
+	if (reserve(q) == -1) {
 		/* Out of memory: this connection ends, not the server. */
 		c->what = "realloc";
 		return CONN_FAILED;
 	}
-	room = c->cap - c->len;
-	if (room > limit - c->len)
-		room = limit - c->len;
+	room = q->cap - q->len;
+	if (room > limit - q->len)
+		room = limit - q->len;
 	if (room > b->read)
 		room = b->read;
 	do
-		n = recv(c->fd, c->buf + c->len, room, 0);
+		n = recv(c->fd, q->buf + q->len, room, 0);
 	while (n == -1 && errno == EINTR);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -264,7 +290,7 @@ static enum conn_result read_some(struct conn *c, size_t limit,
 	}
 	if ((size_t)n < room && !c->read_closed)
 		c->can_read = false;
-	c->len += (size_t)n;
+	q->len += (size_t)n;
 	b->read -= (size_t)n;
 	return CONN_WAITING;
 }
@@ -274,23 +300,25 @@ static enum conn_result read_some(struct conn *c, size_t limit,
 
 /* ANCHOR: respond */
 /*
- * respond: the response with this status is in c->out (or status is -1:
+ * respond: the response with this status is in q->out (or status is -1:
  * it did not fit). Stop reading and start writing.
  */
 static enum conn_result respond(struct conn *c, int status)
 {
+	struct req *q = c->req;
+
 	c->state = CONN_WRITING;
 	if (status == -1) {
-		c->what = "out_printf";
+		c->what = "out_add";
 		return CONN_FAILED;
 	}
 	/*
 	 * RFC 9110 section 9.3.2: a response to HEAD, whatever its status,
 	 * has no content; its Content-Length still says what GET would get.
-	 * (Before the head is parsed, c->method is empty: not HEAD.)
+	 * (Before the head is parsed, q->method is empty: not HEAD.)
 	 */
-	if (http_span_eq(c->buf, c->method, "HEAD"))
-		out_no_body(&c->out);
+	if (http_span_eq(q->buf, q->method, "HEAD"))
+		out_no_body(&q->out);
 	c->status = status;
 	return CONN_WAITING;
 }
@@ -304,8 +332,8 @@ static enum conn_result respond(struct conn *c, int status)
  */
 static enum conn_result refuse(struct conn *c, int status)
 {
-	c->keep = false;
-	return respond(c, route_error(&c->out, status));
+	c->req->keep = false;
+	return respond(c, route_error(&c->req->out, status));
 }
 /* ANCHOR_END: respond */
 
@@ -317,12 +345,13 @@ static enum conn_result refuse(struct conn *c, int status)
  */
 static enum conn_result parse_head(struct conn *c)
 {
+	struct req *q = c->req;
 	struct http_request req;
 	struct http_body body;
 	int r;
 
-	r = http_parse_request(c->buf, c->len, c->last_len, MAX_HEAD, &req);
-	c->last_len = c->len;
+	r = http_parse_request(q->buf, q->len, q->last_len, MAX_HEAD, &req);
+	q->last_len = q->len;
 	if (r == HTTP_PARTIAL)
 		return CONN_WAITING;
 	/*
@@ -330,27 +359,27 @@ static enum conn_result parse_head(struct conn *c)
 	 * 414, not 431: the whole limit went by without the request line's
 	 * CRLF.
 	 */
-	if (r == HTTP_HEAD_TOO_LARGE && !memchr(c->buf, '\n', c->len))
+	if (r == HTTP_HEAD_TOO_LARGE && !memchr(q->buf, '\n', q->len))
 		return refuse(c, 414);
 	if (r < 0)
 		return refuse(c, http_error_status(r)); /* 400, 505, 431 */
-	c->head_len = (size_t)r;
-	c->method = req.method;
-	c->target = req.target;
+	q->head_len = (size_t)r;
+	q->method = req.method;
+	q->target = req.target;
 	/* A Content-Length over max_body is 413 before a byte is read. */
-	r = http_body_framing(&req, c->buf, c->max_body, &body);
+	r = http_body_framing(&req, q->buf, c->max_body, &body);
 	if (r < 0)
 		return refuse(c, http_error_status(r)); /* 400, 413, 501 */
-	r = http_expect(&req, c->buf);
+	r = http_expect(&req, q->buf);
 	if (r < 0)
 		return refuse(c, http_error_status(r)); /* 417 */
-	c->expect = r == 1;
+	q->expect = r == 1;
 	/* RFC 9112 section 9.3: HTTP/1.1 stays, HTTP/1.0 if it asks. */
-	c->keep = http_keep_alive(&req, c->buf) == 1;
-	c->chunked = body.kind == HTTP_BODY_CHUNKED;
-	if (c->chunked)
-		http_chunked_init(&c->dechunk, c->max_body);
-	c->body_len = c->chunked ? 0 : body.length;
+	q->keep = http_keep_alive(&req, q->buf) == 1;
+	q->chunked = body.kind == HTTP_BODY_CHUNKED;
+	if (q->chunked)
+		http_chunked_init(&q->dechunk, c->max_body);
+	q->body_len = q->chunked ? 0 : body.length;
 	c->state = CONN_BODY;
 	return CONN_WAITING;
 }
@@ -363,21 +392,21 @@ static enum conn_result parse_head(struct conn *c)
  * body is complete, 0 while it goes on, or a negative http_result: 400,
  * 413 (the chunk sizes add up past max_body), 431 (a trailer too long).
  */
-static int dechunk(struct conn *c)
+static int dechunk(struct req *q)
 {
-	size_t start = c->head_len + (size_t)c->body_len;
-	size_t n = c->len - start;
-	ptrdiff_t r = http_chunked_decode(&c->dechunk, c->buf + start, &n);
+	size_t start = q->head_len + (size_t)q->body_len;
+	size_t n = q->len - start;
+	ptrdiff_t r = http_chunked_decode(&q->dechunk, q->buf + start, &n);
 
-	c->body_len += n;
+	q->body_len += n;
 	if (r == HTTP_PARTIAL) {
-		c->len = start + n;
+		q->len = start + n;
 		return 0;
 	}
 	if (r < 0)
 		return (int)r;
-	c->end = start + n; /* the next request's r bytes follow */
-	c->len = c->end + (size_t)r;
+	q->end = start + n; /* the next request's r bytes follow */
+	q->len = q->end + (size_t)r;
 	return 1;
 }
 /* ANCHOR_END: dechunk */
@@ -388,6 +417,8 @@ static int dechunk(struct conn *c)
  */
 static enum conn_result advance(struct conn *c)
 {
+	static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	struct req *q = c->req;
 	enum conn_result res;
 	int whole;
 
@@ -396,31 +427,32 @@ static enum conn_result advance(struct conn *c)
 		if (res != CONN_WAITING || c->state != CONN_BODY)
 			return res;
 	}
-	if (c->chunked) {
-		whole = dechunk(c);
+	if (q->chunked) {
+		whole = dechunk(q);
 		if (whole < 0)
 			return refuse(c, http_error_status(whole));
 	} else {
-		whole = c->len - c->head_len >= c->body_len;
+		whole = q->len - q->head_len >= q->body_len;
 		if (whole)
-			c->end = c->head_len + (size_t)c->body_len;
+			q->end = q->head_len + (size_t)q->body_len;
 	}
 	if (whole) {
+		q->whole = true;
 		c->requests++;
-		c->last_size = c->end;
-		return respond(c, route_request(&c->out, c->buf, c->method,
-						c->target,
-						c->buf + c->head_len,
-						(size_t)c->body_len, c->keep));
+		c->last_size = q->end;
+		return respond(c, route_request(&q->out, q->buf, q->method,
+						q->target,
+						q->buf + q->head_len,
+						(size_t)q->body_len, q->keep));
 	}
 	/*
 	 * RFC 9110 section 10.1.1: a client that sent Expect: 100-continue
 	 * may wait before sending the body; tell it to go ahead, once.
 	 */
-	if (c->expect) {
-		c->expect = false;
-		if (out_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n") == -1) {
-			c->what = "out_printf";
+	if (q->expect) {
+		q->expect = false;
+		if (out_add(&q->out, go_on, sizeof(go_on) - 1) == -1) {
+			c->what = "out_add";
 			return CONN_FAILED;
 		}
 	}
@@ -434,34 +466,26 @@ static enum conn_result advance(struct conn *c)
 /* ANCHOR: next_request */
 /*
  * next_request: the response is sent and the connection stays: forget
- * the request, and move what followed it (a pipelined request, or its
- * start) to the front of the buffer, where the parser looks next. An
- * empty buffer is freed: an idle keep-alive connection holds no buffer,
- * and one that uploaded 10 MB does not keep 10 MB.
+ * the request. If nothing follows it in the buffer, free the struct req
+ * and its buffer: an idle keep-alive connection holds neither, and one
+ * that uploaded 10 MB does not keep 10 MB. Otherwise (a pipelined
+ * request, or its start) move what follows to the front of the buffer,
+ * where the parser looks next, and start afresh around it.
  */
 static void next_request(struct conn *c)
 {
-	size_t rest = c->len - c->end;
+	struct req *q = c->req;
+	size_t rest = q->len - q->end;
+	char *buf = q->buf;
+	size_t cap = q->cap;
 
-	if (rest > 0) {
-		memmove(c->buf, c->buf + c->end, rest);
-	} else {
-		free(c->buf);
-		c->buf = NULL;
-		c->cap = 0;
-	}
-	c->len = rest;
-	c->last_len = 0;
-	c->head_len = 0;
-	c->end = 0;
-	c->body_len = 0;
-	c->chunked = false;
-	c->expect = false;
-	c->keep = false;
-	c->method = (struct http_span){0, 0};
-	c->target = (struct http_span){0, 0};
-	memset(&c->out, 0, sizeof(c->out));
 	c->state = CONN_HEAD;
+	if (rest == 0) {
+		req_drop(c);
+		return;
+	}
+	memmove(buf, buf + q->end, rest);
+	*q = (struct req){.buf = buf, .len = rest, .cap = cap};
 }
 /* ANCHOR_END: next_request */
 
@@ -501,31 +525,58 @@ static enum conn_result linger(struct conn *c, struct budget *b)
 	return CONN_WAITING;
 }
 
+/* ANCHOR: drained */
 /*
- * finish: the last response is sent. shutdown(2) SHUT_WR sends our FIN
- * after it. If the client has already sent its own FIN, everything it
- * sent has been read: close. Otherwise it may still be sending (the rest
- * of a 10 MB upload we answered 413 after its head, more requests), and
- * close(2) on a socket with unread input, or input still arriving, sends
- * a reset instead of a FIN (RFC 9293 section 3.6.1): Linux drops what of
- * our response is unsent, the client's next send fails, and a client busy
- * uploading gives up without reading our answer (some stacks even discard
- * what they received; RFC 9112 section 9.6). So linger: read and discard
+ * drained: is nothing the client sent left unread, and nothing more
+ * likely to come? Yes if it has sent its FIN and we read up to it. Or if
+ * the request was read to its end (not refused half-read: a 413 or a 400
+ * leaves the body coming), nothing follows it in the buffer (a client
+ * that pipelines may still be sending), and the last read emptied the
+ * socket (can_read is false: a recv said EAGAIN, or returned less than it
+ * was offered). This is nginx's test (ngx_http_finalize_connection: body
+ * read whole, nothing buffered, read event not ready). Bytes may still
+ * arrive after the last read, but only from a client that said close, or
+ * spoke HTTP/1.0 without keep-alive, and sent more anyway (RFC 9112
+ * section 9.6 tells it not to).
+ */
+static bool drained(const struct conn *c)
+{
+	const struct req *q = c->req;
+
+	return c->eof || (q->whole && q->len == q->end && !c->can_read);
+}
+
+/*
+ * finish: the last response is sent, and the connection is not kept. If
+ * nothing is left unread (drained), close(2) sends our FIN after the
+ * response: no shutdown, no lingering. Otherwise the client may still be
+ * sending (the rest of a 10 MB upload we answered 413 after its head,
+ * more requests), and close on a socket with unread input, or input still
+ * arriving, sends a reset instead of a FIN (RFC 9293 section 3.6.1): Linux
+ * drops what of our response is unsent, the client's next send fails, and
+ * a client busy uploading gives up without reading our answer (some
+ * stacks even discard what they received; RFC 9112 section 9.6). So
+ * shutdown(2) SHUT_WR sends our FIN, and we linger: read and discard
  * until the client closes its side, which it does once it has read our
  * response and seen our FIN. The server bounds this with a deadline.
- * (nginx: ngx_http_set_lingering_close.)
+ * (nginx: ngx_http_set_lingering_close.) Either way the request is done
+ * with: its struct req goes now.
  */
 static enum conn_result finish(struct conn *c, struct budget *b)
 {
+	bool done = drained(c);
+
+	req_drop(c);
+	if (done)
+		return CONN_DONE;
 	if (shutdown(c->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
 		c->what = "shutdown";
 		return CONN_FAILED;
 	}
-	if (c->eof)
-		return CONN_DONE;
 	c->state = CONN_LINGERING;
 	return linger(c, b);
 }
+/* ANCHOR_END: drained */
 /* ANCHOR_END: finish */
 
 /*** the callback ***/
@@ -537,10 +588,12 @@ static enum conn_result finish(struct conn *c, struct budget *b)
  */
 static enum conn_result send_some(struct conn *c, struct budget *b)
 {
-	uint64_t before = c->out.head_sent + c->out.body_sent;
-	enum out_result r = out_send(&c->out, c->fd, b->write);
-	uint64_t sent = c->out.head_sent + c->out.body_sent - before;
+	struct out *o = &c->req->out;
+	uint64_t before = o->head_sent + o->body_sent;
+	enum out_result r = out_send(o, c->fd, b->write);
+	uint64_t sent = o->head_sent + o->body_sent - before;
 
+	c->sent += sent;
 	b->write -= sent < b->write ? (size_t)sent : b->write;
 	switch (r) {
 	case OUT_DONE:
@@ -560,6 +613,37 @@ static enum conn_result send_some(struct conn *c, struct budget *b)
 }
 /* ANCHOR_END: send */
 
+/* ANCHOR: read_more */
+/*
+ * read_more: read what the request wants next. An idle connection gets
+ * its struct req here, once an event has said that bytes came (or, just
+ * accepted, conn_add guessed so); if none had after all (EAGAIN, or the
+ * end of stream), it is freed again at once, as nginx frees a buffer that
+ * a read found nothing for.
+ */
+static enum conn_result read_more(struct conn *c, struct budget *b, bool *moved)
+{
+	enum conn_result res;
+	size_t before;
+
+	if (!c->req) {
+		c->req = calloc(1, sizeof(*c->req));
+		if (!c->req) {
+			c->what = "calloc";
+			return CONN_FAILED;
+		}
+	}
+	before = c->req->len;
+	if (before >= wanted(c))
+		return refuse(c, 431); /* the parser says so first */
+	res = read_some(c, wanted(c), b);
+	*moved = c->req->len != before || c->eof;
+	if (c->req->len == 0)
+		req_drop(c);
+	return res;
+}
+/* ANCHOR_END: read_more */
+
 /* ANCHOR: step */
 /*
  * step: one move of the state machine, as far as the flags allow: send,
@@ -568,11 +652,13 @@ static enum conn_result send_some(struct conn *c, struct budget *b)
  */
 static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
 {
+	struct req *q = c->req; /* NULL while idle, and while lingering */
 	enum conn_result res;
-	size_t before = c->len;
 
 	*moved = false;
-	if (out_pending(&c->out)) {
+	if (c->state == CONN_LINGERING)
+		return linger(c, b);
+	if (q && out_pending(&q->out)) {
 		if (c->can_write) {
 			if (b->write == 0)
 				return CONN_AGAIN;
@@ -582,41 +668,31 @@ static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
 		if (c->state == CONN_WRITING)
 			return CONN_WAITING; /* wait for room (backpressure) */
 	}
-	switch (c->state) {
-	case CONN_WRITING: /* and everything is sent */
+	if (c->state == CONN_WRITING) { /* and everything is sent */
 		c->answered++;
-		if (!c->keep)
+		if (!q->keep)
 			return finish(c, b);
 		next_request(c);
 		*moved = true;
 		return --b->requests == 0 ? CONN_AGAIN : CONN_WAITING;
-	case CONN_LINGERING:
-		return linger(c, b);
-	case CONN_HEAD:
-	case CONN_BODY:
-		break;
 	}
 	/* Parse what is buffered first: a pipelined request needs no read. */
-	if (c->len != c->last_len || c->len == 0) {
+	if (q && q->len != q->last_len) {
 		enum conn_state was = c->state;
-		bool owed = out_pending(&c->out);
+		bool owed = out_pending(&q->out);
 
 		res = advance(c);
-		*moved = c->state != was || out_pending(&c->out) != owed;
+		*moved = c->state != was || out_pending(&q->out) != owed;
 		if (res != CONN_WAITING || *moved)
 			return res;
 	}
 	if (c->eof)
-		return CONN_CLOSED; /* between requests (len 0), or not */
+		return CONN_CLOSED; /* between requests (no req), or not */
 	if (!c->can_read)
 		return CONN_WAITING;
 	if (b->read == 0)
 		return CONN_AGAIN;
-	if (c->len >= wanted(c))
-		return refuse(c, 431); /* the parser says so first */
-	res = read_some(c, wanted(c), b);
-	*moved = c->len != before || c->eof;
-	return res;
+	return read_more(c, b, moved);
 }
 /* ANCHOR_END: step */
 

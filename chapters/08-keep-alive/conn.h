@@ -14,10 +14,17 @@
  *	CONN_WRITING    sending the response (out.h); nothing is read, so a
  *	                client that does not read its answers stops being read
  *	                (backpressure). Once it is sent: back to CONN_HEAD if
- *	                the connection is kept alive, else
+ *	                the connection is kept alive; else closed at once if
+ *	                nothing the client sent can be left unread, or
  *	CONN_LINGERING  our side shut down; reading and discarding what the
  *	                client still sends, until it closes its side (or the
  *	                deadline passes)
+ *
+ * What a request needs (its buffer, the parser's places, the response
+ * being sent) is a struct req of its own, allocated when the request's
+ * first bytes arrive and freed when it is answered with nothing of the
+ * next one buffered. In between requests, and before the first, a
+ * connection is only its struct conn.
  *
  * Bytes that follow a request in the buffer (pipelining) are the start of
  * the next one: they are parsed as soon as the response before them is
@@ -38,8 +45,9 @@
  * happened, and the server logs it and closes the connection when told to.
  *
  * New since chapter 07: keep-alive, pipelining, backpressure, the
- * readiness flags and CONN_MODE, and CONN_AGAIN for a connection that
- * spent its turn's budget with work left.
+ * readiness flags and CONN_MODE, CONN_AGAIN for a connection that spent
+ * its turn's budget with work left, struct req apart from struct conn,
+ * and a lingering close only when input may still be unread.
  */
 #ifndef CONN_H
 #define CONN_H
@@ -72,47 +80,69 @@ enum conn_state {
 	CONN_LINGERING, /* answered, closing; discarding what still comes */
 };
 
-/* The context of one connection. */
-struct conn {
-	uint64_t token;		 /* its slab token, and its epoll token */
-	uint64_t id;		 /* 1, 2, 3...: its number in the log */
-	int fd;			 /* the accepted socket, non-blocking */
-	char peer[NET_ADDR_LEN]; /* the client's address, for the log */
-	enum conn_state state;	 /* see above */
-	const char *what;	 /* after CONN_FAILED: the call that failed */
-	char *buf;		 /* the request so far, and what follows it */
-	size_t len;		 /* bytes in buf */
-	size_t cap;		 /* bytes allocated for buf */
-	size_t last_len;	 /* len when the parser last looked */
-	size_t head_len;	 /* once parsed: where the body starts */
-	size_t end;		 /* once whole: where the request ends (the
-				    next one, if any, starts there) */
-	uint64_t body_len;	 /* once parsed: Content-Length (or 0); if
-				    chunked: the bytes decoded so far */
-	uint64_t max_body;	 /* the largest body accepted (-b); 413 */
-	bool chunked;		 /* the body is chunked: see dechunk */
+/* ANCHOR: split */
+/*
+ * A request in progress: what a connection needs from the first byte of a
+ * request to the end of its response, and only then. It is allocated when
+ * bytes arrive, and freed when the response is sent and nothing of a next
+ * request is buffered (and before a lingering close), so that a connection
+ * waiting for its first request, or idle between two, holds only its
+ * struct conn (nginx frees its header buffer the same way).
+ */
+struct req {
+	char *buf;	   /* the request so far, and what follows it */
+	size_t len;	   /* bytes in buf */
+	size_t cap;	   /* bytes allocated for buf */
+	size_t last_len;   /* len when the parser last looked */
+	size_t head_len;   /* once parsed: where the body starts */
+	size_t end;	   /* once whole: where the request ends (the
+			      next one, if any, starts there) */
+	uint64_t body_len; /* once parsed: Content-Length (or 0); if
+			      chunked: the bytes decoded so far */
 	struct http_chunked dechunk; /* if chunked: the decoder's place */
 	struct http_span method;     /* once parsed: the method, in buf */
 	struct http_span target;     /* once parsed: the request-target */
+	bool chunked;		     /* the body is chunked: see dechunk */
 	bool expect;		     /* a 100 Continue is owed */
 	bool keep;		     /* the connection outlives this request */
-	bool can_read;	 /* an event said readable, and no recv has said
-			    EAGAIN (or read a short count) since */
-	bool can_write;	 /* an event said writable, and no send has said
-			    EAGAIN since */
-	bool read_closed; /* an event said the client shut down its side:
-			     read on until end of stream */
-	unsigned interest; /* CONN_LEVEL: what epoll watches now */
-	bool again;	   /* on the server's list of connections to run
-			      again before waiting (see CONN_AGAIN) */
-	bool eof;	   /* the client has sent all it will (FIN) */
-	uint64_t requests; /* whole requests read */
-	uint64_t answered; /* responses sent whole */
-	size_t last_size;  /* the last whole request's size, for the log */
-	int status;	   /* the last response's status code */
-	struct out out;	   /* what remains to be sent */
-	struct timer timer; /* its deadline, in the server's queue */
+	bool whole;		     /* it was read to its end (not refused
+					before: then the rest may follow) */
+	struct out out;		     /* what remains to be sent */
 };
+
+/*
+ * The context of one connection, kept for as long as it is open. Small on
+ * purpose: an idle connection costs this and its slab slot.
+ */
+struct conn {
+	uint64_t token;	    /* its slab token, and its epoll token */
+	uint64_t id;	    /* 1, 2, 3...: its number in the log */
+	uint64_t max_body;  /* the largest body accepted (-b); 413 */
+	uint64_t requests;  /* whole requests read */
+	uint64_t answered;  /* responses sent whole */
+	uint64_t sent;	    /* bytes sent, all responses together */
+	struct req *req;    /* the request in progress; NULL: idle */
+	const char *what;   /* after CONN_FAILED: the call that failed */
+	size_t last_size;   /* the last whole request's size, for the log */
+	struct timer timer; /* its deadline, in the server's queue */
+	struct sockaddr_in peer; /* the client's address: formatted only
+				    when a log line needs it */
+	int fd;			 /* the accepted socket, non-blocking */
+	int status;		 /* the last response's status code */
+	unsigned interest;	 /* what epoll watches now; 0: not yet in
+				    epoll (conn_run's first wait adds it) */
+	enum conn_state state;	 /* see above */
+	bool can_read;		 /* an event said readable, and no recv has said
+				    EAGAIN (or read a short count) since */
+	bool can_write;		 /* an event said writable, and no send has said
+				    EAGAIN since */
+	bool read_closed;	 /* an event said the client shut down its side:
+				    read on until end of stream */
+	bool eof;		 /* the client has sent all it will (FIN) */
+	bool again;		 /* on the server's list of connections to run
+				    again before waiting (see CONN_AGAIN) */
+};
+/* ANCHOR_END: split */
 
 /* What conn_ready_cb did, and what the server must do next. */
 enum conn_result {
@@ -120,10 +150,10 @@ enum conn_result {
 	CONN_AGAIN,   /* this turn's budget is spent with work left: run it
 			 again (conn_run) after the others, without waiting
 			 for an event, which may never come (edge) */
-	CONN_DONE,    /* answered, and the client has closed its side (or
-			 had already): close it */
-	CONN_CLOSED,  /* the client left, between requests or in the middle
-			 of one (len > 0): close it */
+	CONN_DONE,    /* answered, and nothing the client sent is left
+			 unread, nor likely to come: close it */
+	CONN_CLOSED,  /* the client left, between requests (req NULL) or in
+			 the middle of one: close it */
 	CONN_RESET,   /* the client reset the connection: close it */
 	CONN_FAILED,  /* c->what failed, errno says why: close it */
 };
@@ -137,9 +167,6 @@ enum conn_result {
 struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
 		      uint64_t max_body);
 
-/* conn_register: watch the socket through r, as CONN_MODE says. */
-int conn_register(struct conn *c, const struct registry *r);
-
 /*
  * conn_ready_cb: the socket is ready as event e says: note what it may
  * do now, then conn_run.
@@ -150,15 +177,19 @@ enum conn_result conn_ready_cb(struct conn *c, struct event e,
 /*
  * conn_run: read, parse, answer, send, request after request, until the
  * connection must wait for the socket, this turn's budget is spent
- * (CONN_AGAIN), or it is to be closed; then, in the level and one-shot
- * modes, tell epoll what it waits for now.
+ * (CONN_AGAIN), or it is to be closed; then tell epoll what it waits for
+ * now: the first time, add it to epoll through r (in every mode); later,
+ * in the level and one-shot modes, change its interest.
  */
 enum conn_result conn_run(struct conn *c, const struct registry *r);
 
 /* conn_error: the socket's pending error (SO_ERROR), for the log. */
 int conn_error(const struct conn *c);
 
-/* conn_free: close the socket and free the context (deregister first). */
+/*
+ * conn_free: close the socket and free the context. close(2) also takes the
+ * socket out of epoll: see conn_drop in server.c for why that is enough.
+ */
 void conn_free(struct conn *c);
 
 #endif /* CONN_H */

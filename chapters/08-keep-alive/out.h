@@ -1,18 +1,20 @@
 /*
  * out.h - what a connection still has to send, and sending it.
  *
- * A response is a head (the status line and header lines, built here with
- * out_printf) and a body that is either bytes somewhere else (out_bytes:
- * "Hello", or the request body that POST /echo sends back) or a pattern
- * generated as it goes (out_pattern: GET /bytes/N, up to 64 MiB, without
- * a byte of it in memory). The struct remembers how far each has got, so
- * that a send the kernel cut short resumes where it stopped.
+ * A response is a head (the status line and header lines, appended with
+ * out_add and out_add_u64) and a body that is either bytes somewhere else
+ * (out_bytes: "Hello", or the request body that POST /echo sends back) or
+ * a pattern generated as it goes (out_pattern: GET /bytes/N, up to 64 MiB,
+ * without a byte of it in memory). The struct remembers how far each has
+ * got, so that a send the kernel cut short resumes where it stopped.
  *
  * out_send writes until everything is gone, the socket's buffer is full
  * (EAGAIN), or this turn's budget is spent. The caller arms EPOLLOUT in
  * the last two cases, and only then.
  *
  * New in chapter 06: all of it (chapter 05 sent one constant in one send).
+ * New in chapter 08: out_add and out_add_u64 replace out_printf: the head
+ * is copied together by hand, without vsnprintf, on every response.
  *
  * Sections: the output, building it, sending it.
  */
@@ -58,11 +60,14 @@ enum out_result {
 /*** building it ***/
 
 /*
- * out_printf: append to the head (after what is still unsent of it).
- * Returns 0, or -1 with errno ENOBUFS if it does not fit.
+ * out_add: append the n bytes at p to the head (after what is still unsent
+ * of it). Returns 0, or -1 with errno ENOBUFS if they do not fit (the head
+ * is then unchanged).
  */
-int out_printf(struct out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int out_add(struct out *o, const char *p, size_t n);
+
+/* out_add_u64: append v in decimal, as out_add does. */
+int out_add_u64(struct out *o, uint64_t v);
 
 /* out_bytes: the body is the n bytes at p (kept, not copied). */
 void out_bytes(struct out *o, const char *p, size_t n);

@@ -82,7 +82,11 @@ int registry_register(const struct registry *r, int fd, uint64_t token,
 int registry_reregister(const struct registry *r, int fd, uint64_t token,
 			unsigned interests);
 
-/* registry_deregister: stop watching fd. Call it before close(fd). */
+/*
+ * registry_deregister: stop watching fd. Call it before close(fd), unless
+ * fd is the open file's only descriptor: then close does it (epoll(7) Q6;
+ * see conn_drop in server.c).
+ */
 int registry_deregister(const struct registry *r, int fd);
 
 /*

@@ -15,9 +15,15 @@
  *	deadlines: -t SECONDS is also the idle keep-alive timeout, counted
  *	from the end of the last answer;
  *	registration: each connection once, edge-triggered, for both
- *	directions (conn.h's CONN_MODE); a connection that spends its turn's
+ *	directions (conn.h's CONN_MODE), and only if it must wait: it is run
+ *	at once when accepted (conn_add); a connection that spends its turn's
  *	budget is run again before the next wait (run_again), since no event
- *	would come to say it still has work.
+ *	would come to say it still has work;
+ *	the close path: a level-triggered listener (no epoll_ctl per accept),
+ *	no EPOLL_CTL_DEL before close (conn_drop), and a lingering close only
+ *	when input may be left unread (conn.c's finish);
+ *	idle connections: a small struct conn each; what a request needs is
+ *	allocated when it arrives (conn.h's struct req).
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
  *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
@@ -86,7 +92,8 @@ struct server {
 				 waiting (CONN_AGAIN), oldest first */
 	size_t again_len;     /* how many there are */
 	size_t again_cap;     /* how many fit */
-	bool paused;	      /* the listener is left disarmed (no spare) */
+	bool paused;	      /* the listener is out of epoll (no spare) */
+	int64_t resume_at;    /* while paused: when to try it again */
 	uint64_t max_body;    /* -b: the largest request body */
 	uint64_t next_id;     /* the next connection's number in the log */
 	uint64_t answered;    /* responses sent whole, for the status line */
@@ -107,6 +114,17 @@ static void die(const char *what)
 static void warn(const char *who, const char *what, int err)
 {
 	fprintf(stderr, "%s: %s: %s\n", who, what, strerror(err));
+}
+
+/*
+ * peer_name: c's client as "a.b.c.d:port", in buf, for a log line. Formatted
+ * only when a line is written: with -q, never (inet_ntop and snprintf at
+ * every accept were a visible cost in a profile).
+ */
+static const char *peer_name(const struct conn *c, char buf[NET_ADDR_LEN])
+{
+	net_addr_str(&c->peer, buf);
+	return buf;
 }
 
 /*** signals ***/
@@ -199,14 +217,23 @@ static int on_signals(struct server *s)
 
 /* ANCHOR: conn_add */
 /*
- * conn_add: give accepted socket fd a context and a slot, and watch it
- * under the slot's token. The context is in the slab before the socket is
- * in epoll, so no event can arrive for a token the slab does not know.
+ * conn_add: give accepted socket fd a context and a slot, and run it at
+ * once, as if an event had said it was readable: a client sends its
+ * request as soon as its connect completes, which is before we accept, so
+ * the request is often there already (under wrk, nine times in ten or
+ * more). Then the connection is answered in this turn, and one not kept
+ * alive is closed without ever entering epoll: no epoll_ctl at all. If
+ * nothing has come, recv says EAGAIN, and conn_run adds the socket to
+ * epoll under the slot's token, as it does whenever a connection must
+ * wait. The context is in the slab before the socket is in epoll, so no
+ * event can arrive for a token the slab does not know.
  */
-static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
+static void conn_turn(struct server *s, struct conn *c, const struct event *e);
+
+static void conn_add(struct server *s, int fd, const struct sockaddr_in *from)
 {
-	const struct registry *r = poll_registry(&s->poll);
-	struct conn *c = conn_new(fd, s->next_id, peer, s->max_body);
+	struct conn *c = conn_new(fd, s->next_id, from, s->max_body);
+	char addr[NET_ADDR_LEN];
 
 	if (!c) {
 		warn("server", "conn_new", errno);
@@ -215,13 +242,7 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 	}
 	c->token = slab_insert(&s->conns, c);
 	if (c->token == 0) {
-		warn(c->peer, "slab_insert", errno);
-		conn_free(c);
-		return;
-	}
-	if (conn_register(c, r) == -1) {
-		warn(c->peer, "registry_register", errno);
-		slab_remove(&s->conns, c->token);
+		warn(peer_name(c, addr), "slab_insert", errno);
 		conn_free(c);
 		return;
 	}
@@ -230,16 +251,26 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 	timer_arm(&s->timers, &c->timer, s->now);
 	s->next_id++;
 	if (!s->quiet)
-		printf("new client: %s\n", c->peer);
+		printf("new client: %s\n", peer_name(c, addr));
+	c->can_read = true; /* an optimist's guess; EAGAIN corrects it */
+	conn_turn(s, c, NULL);
 }
 /* ANCHOR_END: conn_add */
 
 /* ANCHOR: conn_drop */
 /*
  * conn_drop: forget a connection: out of the slab (its token is dead from
- * now on), out of epoll, closed. epoll(7): deregister before close. close
- * removes a descriptor from epoll only with the last reference to its
- * open file, and it is not ours to know whether another one exists.
+ * now on), and closed, which also takes it out of epoll. Chapter 06
+ * deregistered before every close, the safe default for code that cannot
+ * know who else holds the socket: epoll watches the open file, not the
+ * descriptor, and close(2) removes it from epoll only when the last
+ * descriptor for that open file goes (epoll(7), Q6); one left behind by
+ * a dup(2), a fork(2) or a descriptor passed to another process would
+ * keep it registered, and its events coming. This server knows: it never
+ * dups, forks or passes a socket on, and SOCK_CLOEXEC keeps an exec from
+ * inheriting one, so the accepted descriptor is the socket's only
+ * reference, and close alone is exact. An EPOLL_CTL_DEL first would be one
+ * syscall per connection for nothing (nginx does not make it either).
  */
 static void listener_resume(struct server *s);
 
@@ -247,8 +278,6 @@ static void conn_drop(struct server *s, struct conn *c)
 {
 	slab_remove(&s->conns, c->token);
 	timer_cancel(&c->timer);
-	if (registry_deregister(poll_registry(&s->poll), c->fd) == -1)
-		warn(c->peer, "registry_deregister", errno);
 	conn_free(c);
 	if (s->paused)
 		listener_resume(s); /* a descriptor is free again */
@@ -256,12 +285,6 @@ static void conn_drop(struct server *s, struct conn *c)
 /* ANCHOR_END: conn_drop */
 
 /*** deadlines ***/
-
-/* sent_so_far: how many bytes of c's output the kernel has taken. */
-static uint64_t sent_so_far(const struct conn *c)
-{
-	return c->out.head_sent + c->out.body_sent;
-}
 
 /* ANCHOR: deadline */
 /*
@@ -295,7 +318,7 @@ static void deadline_update(struct server *s, struct conn *c,
 		rearm = c->answered != answered;
 		break;
 	case CONN_WRITING:
-		rearm = was != CONN_WRITING || sent_so_far(c) != sent ||
+		rearm = was != CONN_WRITING || c->sent != sent ||
 			c->answered != answered;
 		break;
 	case CONN_LINGERING:
@@ -334,11 +357,13 @@ static void expire(struct server *s)
 
 	while ((t = timers_expired(&s->timers, s->now))) {
 		struct conn *c = slab_get(&s->conns, t->token);
+		char addr[NET_ADDR_LEN];
 
 		if (!c)
 			continue; /* cannot happen: conn_drop cancels */
 		if (!s->quiet)
-			printf("%s: timeout, %s\n", c->peer, doing(c->state));
+			printf("%s: timeout, %s\n", peer_name(c, addr),
+			       doing(c->state));
 		conn_drop(s, c);
 	}
 }
@@ -388,15 +413,17 @@ static void log_turn(const struct conn *c, uint64_t requests,
 /* ANCHOR: on_conn */
 /*
  * conn_turn: run connection c, for event e or (e NULL) because it asked
- * to run again; then keep it, list it to run again, or close it.
+ * to run again, or has just been accepted; then keep it, list it to run
+ * again, or close it.
  */
 static void conn_turn(struct server *s, struct conn *c, const struct event *e)
 {
 	const struct registry *r = poll_registry(&s->poll);
 	enum conn_state was = c->state;
-	uint64_t sent = sent_so_far(c);
+	uint64_t sent = c->sent;
 	uint64_t requests = c->requests, answered = c->answered;
 	enum conn_result res;
+	char addr[NET_ADDR_LEN];
 
 	res = e ? conn_ready_cb(c, *e, r) : conn_run(c, r);
 	if (!s->quiet)
@@ -405,7 +432,7 @@ static void conn_turn(struct server *s, struct conn *c, const struct event *e)
 	switch (res) {
 	case CONN_AGAIN:
 		if (again_push(s, c) == -1) {
-			warn(c->peer, "realloc", errno);
+			warn(peer_name(c, addr), "realloc", errno);
 			break;
 		}
 		/* fall through */
@@ -415,16 +442,16 @@ static void conn_turn(struct server *s, struct conn *c, const struct event *e)
 	case CONN_DONE:
 		break;
 	case CONN_CLOSED:
-		if (c->len > 0 && !s->quiet)
+		if (c->req && !s->quiet)
 			printf("%s: left after %zu bytes of a request\n",
-			       c->peer, c->len);
+			       peer_name(c, addr), c->req->len);
 		break;
 	case CONN_RESET:
 		if (!s->quiet)
-			printf("%s: reset by the client\n", c->peer);
+			printf("%s: reset by the client\n", peer_name(c, addr));
 		break;
 	case CONN_FAILED:
-		warn(c->peer, c->what, errno);
+		warn(peer_name(c, addr), c->what, errno);
 		break;
 	}
 	conn_drop(s, c);
@@ -446,11 +473,12 @@ static void on_conn(struct server *s, struct conn *c, struct event e)
 	if (c->state != CONN_LINGERING &&
 	    (event_is_error(e) || event_is_write_closed(e))) {
 		int err = conn_error(c);
+		char addr[NET_ADDR_LEN];
 
 		if (err && err != ECONNRESET && err != EPIPE)
-			warn(c->peer, "socket", err);
+			warn(peer_name(c, addr), "socket", err);
 		else if (!s->quiet)
-			printf("%s: reset by the client\n", c->peer);
+			printf("%s: reset by the client\n", peer_name(c, addr));
 		conn_drop(s, c);
 		return;
 	}
@@ -490,26 +518,35 @@ static int spare_open(void)
 	return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-/* listener_arm: arm the one-shot listener for the next connection. */
-static void listener_arm(struct server *s)
+/* ANCHOR: listener */
+/*
+ * listener_watch: put the listener in epoll, level-triggered. Chapters 04
+ * to 07 registered it one-shot, and re-armed it with an epoll_ctl after
+ * every accept: one syscall per connection. Level-triggered, it is simply
+ * reported at every poll_wait for as long as a connection is queued, and
+ * needs no epoll_ctl at all once added. (Edge-triggered would need no
+ * re-arming either, but then accept must run until EAGAIN, and the
+ * EMFILE case below becomes a stall; see out_of_fds.)
+ */
+static int listener_watch(struct server *s)
 {
-	if (registry_reregister(poll_registry(&s->poll), s->listener, LISTENER,
-				INTEREST_READABLE | INTEREST_ONESHOT) == -1)
-		die("registry_reregister (listener)"); /* deaf for good */
+	return registry_register(poll_registry(&s->poll), s->listener, LISTENER,
+				 INTEREST_READABLE | INTEREST_LEVEL);
 }
+/* ANCHOR_END: listener */
 
 /* ANCHOR: emfile */
 /*
  * out_of_fds: accept4 failed with EMFILE (this process has as many
  * descriptors as its limit allows) or ENFILE (the system has). The
- * connection stays queued, so the listener stays readable: re-armed, it
- * is reported again at once, and the loop spins until a descriptor frees
- * up (an edge-triggered listener would instead never be reported again:
- * a stall). The way out is libuv's (uv__emfile_trick): give up the spare
- * descriptor kept for this moment, accept the connection with it, close
- * it at once (the client sees its connection closed rather than hanging
- * in the queue), and take the spare back. Returns false if there is no
- * spare to give up.
+ * connection stays queued, so the listener stays readable: level-
+ * triggered, it is reported again at the next wait, and the loop spins
+ * until a descriptor frees up (an edge-triggered listener would instead
+ * never be reported again: a stall). The way out is libuv's
+ * (uv__emfile_trick): give up the spare descriptor kept for this moment,
+ * accept the connection with it, close it at once (the client sees its
+ * connection closed rather than hanging in the queue), and take the spare
+ * back. Returns false if there is no spare to give up.
  */
 static bool out_of_fds(struct server *s)
 {
@@ -527,30 +564,67 @@ static bool out_of_fds(struct server *s)
 	while (fd == -1 && errno == EINTR);
 	if (fd != -1) {
 		close(fd);
-		net_addr_str(&peer, addr);
-		if (!s->quiet)
+		if (!s->quiet) {
+			net_addr_str(&peer, addr);
 			printf("%s: out of descriptors, closed at once\n",
 			       addr);
+		}
 	}
 	s->spare = spare_open();
 	return true;
 }
 /* ANCHOR_END: emfile */
 
+/* How long a listener paused for want of descriptors waits to try again. */
+#define PAUSE_NS (NS_PER_S / 2)
+
 /*
- * listener_resume: a connection was closed while the listener was left
- * disarmed for want of a spare: arm it again.
+ * listener_pause: out of descriptors with no spare to give up (another
+ * process took the last file: ENFILE): take the listener out of epoll
+ * until conn_drop frees a descriptor, or PAUSE_NS from now, whichever
+ * comes first (chapter 07). Level-triggered, it would otherwise be
+ * reported at every wait, and the loop would spin. (epoll_ctl has no
+ * "interested in nothing" for a level-triggered source: deregistering is
+ * the way.) nginx does the same: it disables accept, and tries again
+ * after accept_mutex_delay, 500 ms.
  */
+static void listener_pause(struct server *s)
+{
+	if (registry_deregister(poll_registry(&s->poll), s->listener) == -1)
+		die("registry_deregister (listener)"); /* it would spin */
+	s->paused = true;
+	s->resume_at = s->now + PAUSE_NS;
+}
+
+/* listener_resume: a descriptor is free again: watch the listener again. */
 static void listener_resume(struct server *s)
 {
 	s->paused = false;
-	listener_arm(s);
+	if (listener_watch(s) == -1)
+		die("registry_register (listener)"); /* deaf for good */
 }
 
 /* ANCHOR: on_listener */
 /*
+ * until_resume_ms: the wait's timeout, timeout (ms, -1 for none), cut
+ * short so that the loop wakes up when the paused listener is due to try
+ * again. Rounded up, like timers_timeout_ms, so that it never wakes early.
+ */
+static int until_resume_ms(const struct server *s, int timeout)
+{
+	int64_t left = s->resume_at - s->now;
+	int ms = left <= 0 ? 0 : (int)((left + NS_PER_S / 1000 - 1) /
+					(NS_PER_S / 1000));
+
+	return timeout == -1 || ms < timeout ? ms : timeout;
+}
+
+/*
  * on_listener: the listener is readable: a connection is queued. Accept
- * one, then re-arm (chapter 04). EINTR is retried in place.
+ * one; if more are queued, the next wait reports the listener again (it
+ * is level-triggered), after this turn's other events: one accept per
+ * wakeup, as nginx does by default (multi_accept off). EINTR is retried
+ * in place.
  */
 static void on_listener(struct server *s)
 {
@@ -566,14 +640,9 @@ static void on_listener(struct server *s)
 		int err = errno;
 
 		if (!out_of_fds(s)) {
-			/*
-			 * No spare either (something else took it): leave
-			 * the listener disarmed until conn_drop frees a
-			 * descriptor. nginx disables accept for a while.
-			 */
+			/* No spare either (something else took it). */
 			warn("server", "accept", err);
-			s->paused = true;
-			return;
+			listener_pause(s);
 		}
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 		/*
@@ -584,7 +653,6 @@ static void on_listener(struct server *s)
 		 */
 		warn("server", "accept", errno);
 	}
-	listener_arm(s);
 }
 /* ANCHOR_END: on_listener */
 
@@ -610,6 +678,8 @@ static int run(struct server *s)
 		timeout = s->again_len > 0
 			      ? 0
 			      : timers_timeout_ms(&s->timers, s->now);
+		if (s->paused)
+			timeout = until_resume_ms(s, timeout);
 		/*
 		 * EINTR: a handler ran (SIGUSR1). poll_wait then returns no
 		 * events; look at what the handler asked for, and wait again.
@@ -618,6 +688,8 @@ static int run(struct server *s)
 		    errno != EINTR)
 			die("poll_wait");
 		s->now = timer_now();
+		if (s->paused && s->now >= s->resume_at)
+			listener_resume(s); /* try accept4 again */
 		if (status_wanted) {
 			status_wanted = 0;
 			printf("status: %zu connections, %" PRIu64
@@ -678,11 +750,17 @@ static void server_close(struct server *s, int sig)
 
 	printf("got %s: closing %zu connections\n",
 	       sig == SIGINT ? "SIGINT" : "SIGTERM", slab_len(&s->conns));
-	/* The listener is closing: dropping connections must not re-arm it. */
-	s->paused = false;
-	/* New clients now get "connection refused" from the kernel. */
-	if (registry_deregister(r, s->listener) == -1)
+	/*
+	 * The listener is closing: dropping connections must not resume it.
+	 * (Its deregistration, like the signalfd's, is not needed: close
+	 * would do, as for a connection in conn_drop. It costs one syscall
+	 * per run, and says what happens.)
+	 */
+	if (s->paused)
+		s->paused = false; /* out of epoll already */
+	else if (registry_deregister(r, s->listener) == -1)
 		warn("server", "registry_deregister (listener)", errno);
+	/* New clients now get "connection refused" from the kernel. */
 	close(s->listener);
 	while ((t = timers_first(&s->timers))) {
 		struct conn *c = slab_get(&s->conns, t->token);
@@ -789,8 +867,7 @@ int main(int argc, char **argv)
 	if (registry_register(poll_registry(&s.poll), s.signals, SIGNALS,
 			      INTEREST_READABLE) == -1)
 		die("registry_register (signals)");
-	if (registry_register(poll_registry(&s.poll), s.listener, LISTENER,
-			      INTEREST_READABLE | INTEREST_ONESHOT) == -1)
+	if (listener_watch(&s) == -1)
 		die("registry_register (listener)");
 	printf("listening on 127.0.0.1:%d\n", bound);
 	sig = run(&s);
