@@ -7,8 +7,8 @@
 #	                  under AddressSanitizer+UBSan (ThreadSanitizer where a
 #	                  chapter starts threads)
 #	make diff CH=02   what chapter 02 adds to chapter 01 (diff -ru)
-#	make bench [CH="05 08"]  wrk, strace and RSS: chapters 00, 05, 07, 08
-#	                  and nginx side by side, a Markdown table (common/bench)
+#	make bench [CH="05 08"]  wrk, CPU, strace and RSS: chapters 00, 05, 07,
+#	                  08 and nginx side by side, Markdown tables (common/bench)
 #	make fuzz         libFuzzer over the newest chapter's HTTP parser, for
 #	                  FUZZ_SECONDS (default 60) (common/fuzz)
 #	make book         fill the book's listings from the anchored source

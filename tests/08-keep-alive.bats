@@ -247,22 +247,26 @@ rss_held() {
 }
 
 # conn_calls TRACE: one line per connection in an strace of accept4,
-# shutdown, epoll_ctl and close: the calls on its descriptor from its
-# accept4 to its close ("accept4 shutdown close").
+# sendmsg, shutdown, epoll_ctl and close: the calls on its descriptor from
+# its accept4 to its close ("accept4 sendmsg shutdown close"; a sendmsg
+# that said MSG_MORE is "sendmsg+MORE").
 conn_calls() {
 	awk '
 		/^accept4\(/ && $NF ~ /^[0-9]+$/ { fd = $NF; calls = "accept4"; next }
 		fd == "" { next }
+		index($0, "sendmsg(" fd ",") == 1 {
+			calls = calls ($0 ~ /MSG_MORE/ ? " sendmsg+MORE" : " sendmsg")
+		}
 		index($0, "shutdown(" fd ",") == 1 { calls = calls " shutdown" }
 		index($0, "EPOLL_CTL_DEL, " fd ",") { calls = calls " DEL" }
 		index($0, "close(" fd ")") == 1 { print calls " close"; fd = "" }
 	' "$1"
 }
 
-@test "strace: a request that said close and sent nothing more is closed at once; one that may leave input unread lingers" {
+@test "strace: a request that said close and sent nothing more is closed at once, its FIN with the answer (MSG_MORE); one that may leave input unread lingers" {
 	need_strace
 	local trace=$BATS_TEST_TMPDIR/trace
-	spawn_traced "$trace" -e trace=accept4,shutdown,epoll_ctl,close -- \
+	spawn_traced "$trace" -e trace=accept4,sendmsg,shutdown,epoll_ctl,close -- \
 		"$BIN" -q -b 5 0
 	# Read whole, nothing after it: close(2) alone sends the FIN.
 	run -0 --separate-stderr ask 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
@@ -274,13 +278,18 @@ conn_calls() {
 	# Another request after the one that said close: the client sends on.
 	run -0 --separate-stderr ask 'GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n'
 	whole_response 200
+	# Kept alive, then the client half-closes: no MSG_MORE on the answer
+	# (the server did not know it would close), then a close at once.
+	run -0 timeout 20 "$COMMON/peer" -h -s 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' "$SERVER_PORT"
+	[[ ${lines[0]} == "HTTP/1.1 200 OK"* ]]
 	stop_traced || return 1
 	run -0 conn_calls "$trace"
 	printf '%s\n' "${lines[@]}"
-	[ "${#lines[@]}" -eq 3 ]
-	[ "${lines[0]}" = "accept4 close" ]
-	[ "${lines[1]}" = "accept4 shutdown close" ]
-	[ "${lines[2]}" = "accept4 shutdown close" ]
+	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[0]}" = "accept4 sendmsg+MORE close" ]
+	[ "${lines[1]}" = "accept4 sendmsg shutdown close" ]
+	[ "${lines[2]}" = "accept4 sendmsg shutdown close" ]
+	[ "${lines[3]}" = "accept4 sendmsg close" ]
 	# The listener is level-triggered: never re-armed after an accept.
 	[ "$(grep -c 'EPOLL_CTL_MOD' "$trace")" -eq 0 ]
 }

@@ -590,7 +590,9 @@ static enum conn_result send_some(struct conn *c, struct budget *b)
 {
 	struct out *o = &c->req->out;
 	uint64_t before = o->head_sent + o->body_sent;
-	enum out_result r = out_send(o, c->fd, b->write);
+	/* Closed once sent without lingering (finish): say so to out_send. */
+	bool last = !c->req->keep && drained(c);
+	enum out_result r = out_send(o, c->fd, b->write, last);
 	uint64_t sent = o->head_sent + o->body_sent - before;
 
 	c->sent += sent;

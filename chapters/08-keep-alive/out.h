@@ -86,7 +86,10 @@ bool out_pending(const struct out *o);
 /*
  * out_send: send what is left to socket fd, until done, EAGAIN, or about
  * budget bytes have gone. Every send is MSG_NOSIGNAL; EINTR is retried.
+ * last: the connection will be closed as soon as this is sent, so every
+ * send also says MSG_MORE, and close(2)'s FIN leaves in the same segment
+ * as the last bytes (see out_send).
  */
-enum out_result out_send(struct out *o, int fd, size_t budget);
+enum out_result out_send(struct out *o, int fd, size_t budget, bool last);
 
 #endif /* OUT_H */
