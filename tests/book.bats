@@ -27,6 +27,26 @@ pages() {
 	[[ $output == *"no anchor"* ]]
 }
 
+@test "mdlisting fills a diff listing and catches a stale one" {
+	local md=$BATS_TEST_TMPDIR/page.md
+	# 05's server.c differs from 04's: the block becomes a unified diff
+	# whose labels name both chapters.
+	printf '%s\n' '<!-- diff: chapters/05-oneshot-http/server.c -->' '```diff' '```' >"$md"
+	run -0 "$COMMON/mdlisting" "$md"
+	run -0 grep -qx -- '--- chapters/04-accept/server.c' "$md"
+	run -0 grep -qx -- '+++ chapters/05-oneshot-http/server.c' "$md"
+	run -0 grep -q '^+.*chapter 05' "$md"
+	run -0 "$COMMON/mdlisting" --check "$md"
+	# A stale block is caught like a stale listing.
+	printf '%s\n' '<!-- diff: chapters/05-oneshot-http/server.c -->' '```diff' 'stale' '```' >"$md"
+	run -1 "$COMMON/mdlisting" --check "$md"
+	[[ $output == *"differs from its source"* ]]
+	# The first chapter has nothing to differ from.
+	printf '%s\n' '<!-- diff: chapters/00-blocking/server.c -->' '```diff' '```' >"$md"
+	run -1 "$COMMON/mdlisting" --check "$md"
+	[[ $output == *"no chapter before"* ]]
+}
+
 @test "every relative link in the book and the READMEs resolves" {
 	local md link target bad=0
 	for md in "$TOP"/README.md "$TOP"/book/*.md; do
@@ -75,7 +95,8 @@ pages() {
 	local p bad=0 part
 	pages >/dev/null
 	for p in $(pages); do
-		for part in '```mermaid' '<!-- listing: ' '## Run it' \
+		grep -qE -- '<!-- (listing|diff): ' "$p" || { echo "$(basename "$p"): no listing"; bad=1; }
+		for part in '```mermaid' '## Run it' \
 			'## What the kernel sees' '## What can go wrong' '## Exercises'; do
 			grep -qF -- "$part" "$p" || { echo "$(basename "$p"): no $part"; bad=1; }
 		done
