@@ -7,8 +7,8 @@
 #	                  under AddressSanitizer+UBSan (ThreadSanitizer where a
 #	                  chapter starts threads)
 #	make diff CH=02   what chapter 02 adds to chapter 01 (diff -ruN: a new
-#	                  file shows whole), build outputs and page leftovers
-#	                  excluded
+#	                  file shows whole), without the build outputs and
+#	                  page leftovers named in common/diff-exclude
 #	make bench [CH="05 08"]  wrk, CPU, strace and RSS: chapters 00, 05, 07,
 #	                  08 and nginx side by side, Markdown tables (common/bench)
 #	make fuzz         libFuzzer over the newest chapter's HTTP parser, for
@@ -22,11 +22,6 @@ CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]-*))
 # Chapters whose program is a server, newest last (for `make run`).
 SERVERS := $(foreach c,$(CHAPTERS),$(if $(shell grep -ls '^PROG *= *server' $(c)/Makefile),$(c)))
 THREADED := $(foreach c,$(CHAPTERS),$(if $(shell grep -ls '^THREADS *= *yes' $(c)/Makefile),$(c)))
-
-# What `make diff` leaves out: build outputs, and the files a page's
-# commands leave in a chapter directory (.gitignore lists the same).
-DIFF_EXCLUDE := -x '*.o' -x '*.d' -x .build-flags -x server -x demo -x client \
-	-x 'trace*' -x big -x count -x '*.txt' -x '*.log' -x sizes
 
 # CH=03 (or CH=03-poll) names one chapter.
 ch = $(firstword $(wildcard chapters/$(CH) chapters/$(CH)-*))
@@ -71,7 +66,7 @@ diff:
 	@c="$(ch)"; [ -n "$(CH)" ] && [ -n "$$c" ] || { echo "usage: make diff CH=NN" >&2; exit 2; }; \
 	prev=$$(ls -d chapters/[0-9][0-9]-* | grep -B1 -x "$$c" | head -n 1); \
 	[ "$$prev" != "$$c" ] || { echo "make diff: $$c is the first chapter" >&2; exit 2; }; \
-	diff -ruN $(DIFF_EXCLUDE) "$$prev" "$$c" || [ $$? -eq 1 ]
+	diff -ruN -X common/diff-exclude "$$prev" "$$c" || [ $$? -eq 1 ]
 
 book:
 	@common/mdlisting book/*.md
