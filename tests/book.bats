@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The book: listings match the source, links resolve, chapters and pages
-# correspond, and every chapter page has the parts DESIGN.md promises.
+# correspond, and every chapter page has the parts its template asks for.
 
 load helper
 
