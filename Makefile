@@ -9,10 +9,10 @@
 #	make diff CH=02   what chapter 02 adds to chapter 01 (diff -ruN: a new
 #	                  file shows whole), without the build outputs and
 #	                  page leftovers named in common/diff-exclude
-#	make bench [CH="05 08"]  wrk, CPU, strace and RSS: chapters 00, 05, 07,
-#	                  08 and nginx side by side, Markdown tables (common/bench)
-#	make fuzz         libFuzzer over the newest chapter's HTTP parser, for
-#	                  FUZZ_SECONDS (default 60) (common/fuzz)
+#	make bench [CH="05 13"]  wrk, CPU, strace and RSS: chapters 00, 05, 10,
+#	                  13 and nginx side by side, Markdown tables (common/bench)
+#	make fuzz [CH=08] libFuzzer over the newest chapter's HTTP parser (or
+#	                  CH's), for FUZZ_SECONDS (default 60) (common/fuzz)
 #	make book         fill the book's listings from the anchored source
 #	make format       clang-format every C file
 #	make clean
@@ -76,7 +76,7 @@ bench:
 	@common/bench $(CH)
 
 fuzz:
-	@common/fuzz $(FUZZ_SECONDS)
+	@$(if $(CH),FUZZ_CH=$(ch)) common/fuzz $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -18,10 +18,10 @@
  * (picohttpparser's test.c does the same). The copies move around, as a
  * buffer grown with realloc(3) does, so answers are offsets, not pointers.
  *
- *	cc -I chapters/06-correct-io common/http_test.c \
- *	   chapters/06-correct-io/http.c -o http_test && ./http_test
+ *	cc -I chapters/08-limits common/http_test.c \
+ *	   chapters/08-limits/http.c -o http_test && ./http_test
  *
- * With -DTEST_CHUNKED (and chunked.c on the command line: chapter 07 on), it
+ * With -DTEST_CHUNKED (and chunked.c on the command line: chapter 08 on), it
  * also tests the chunked decoder the same way. The output is a line per
  * group of cases, then "http_test: N cases, M split points, F failures";
  * the exit status is 1 if F is not 0.

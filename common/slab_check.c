@@ -10,8 +10,8 @@
  * the slot is reused by a new value. Compiled by tests/06-correct-io.bats
  * against the chapter's slab.c:
  *
- *	cc -I chapters/06-correct-io common/slab_check.c \
- *	   chapters/06-correct-io/slab.c -o slab_check && ./slab_check
+ *	cc -I chapters/06-reading common/slab_check.c \
+ *	   chapters/06-reading/slab.c -o slab_check && ./slab_check
  *
  * Prints one line per check that fails, then "slab_check: N checks, F
  * failures"; exits 1 if F is not 0.
