@@ -108,3 +108,13 @@ pages() {
 	# Prose names functions; line numbers rot with every edit.
 	run ! grep -nE '\b[Ll]ines? [0-9]+' "$TOP"/book/*.md
 }
+
+@test "nothing points at a document outside the repository" {
+	# The project's own planning notes are not shipped with it: a page or a
+	# comment that cites them sends the reader nowhere.
+	local notes='PITFALLS|DESIGN\.md|STYLE\.md|[Pp]itfall [0-9]'
+	run grep -rnE "$notes" "$TOP"/README.md "$TOP"/book "$TOP"/chapters \
+		"$TOP"/common "$TOP"/Makefile "$TOP"/tests/*.bash \
+		--exclude='*.o' --exclude=server --exclude=demo --exclude=client
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+}
