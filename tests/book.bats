@@ -113,7 +113,7 @@ pages() {
 	# The project's own planning notes are not shipped with it: a page or a
 	# comment that cites them sends the reader nowhere.
 	local notes='PITFALLS|DESIGN\.md|STYLE\.md|[Pp]itfall [0-9]'
-	run grep -rnE "$notes" "$TOP"/README.md "$TOP"/book "$TOP"/chapters \
+	run grep -rnIE "$notes" "$TOP"/README.md "$TOP"/book "$TOP"/chapters \
 		"$TOP"/common "$TOP"/Makefile "$TOP"/tests/*.bash \
 		--exclude='*.o' --exclude=server --exclude=demo --exclude=client
 	[ "$status" -eq 1 ] || { echo "$output"; false; }
