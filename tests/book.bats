@@ -118,3 +118,23 @@ pages() {
 		--exclude='*.o' --exclude=server --exclude=demo --exclude=client
 	[ "$status" -eq 1 ] || { echo "$output"; false; }
 }
+
+@test "every Mermaid diagram renders" {
+	# A block that does not parse shows as an error box on GitHub. The
+	# sanitizer pass of make check has nothing new to say about Markdown.
+	[ -z "${SANITIZED:-}" ] || skip "rendered in the plain run"
+	run "$COMMON/mermaid-check" "$TOP"/README.md "$TOP"/book/*.md
+	[ "$status" -ne 77 ] || skip "$output"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+}
+
+@test "mermaid-check catches a diagram that does not parse" {
+	[ -z "${SANITIZED:-}" ] || skip "rendered in the plain run"
+	local md=$BATS_TEST_TMPDIR/page.md
+	printf '%s\n' '```mermaid' 'sequenceDiagram' '    C->>K: wait' \
+		'    Note over C,K: asleep; no CPU used' '```' >"$md"
+	run "$COMMON/mermaid-check" "$md"
+	[ "$status" -ne 77 ] || skip "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"does not render"* ]]
+}
