@@ -112,7 +112,7 @@ static long long now_ms(void)
 /*
  * wait_ready: epoll_wait(2) that survives signals. The call is never
  * restarted after a signal, and fails with EINTR even when no handler runs:
- * Ctrl-Z then `fg` (SIGSTOP, SIGCONT) is enough (signal(7)). So wait again,
+ * Ctrl-Z then `fg` (SIGTSTP, SIGCONT) is enough (signal(7)). So wait again,
  * for what is left of timeout_ms: time spent before the signal counts.
  * Returns the number of events, 0 on timeout, or -1 with errno set.
  */
