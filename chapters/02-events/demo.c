@@ -186,6 +186,7 @@ static void wait_once(struct demo *d, const char *note)
 
 /*** pipes and sockets ***/
 
+/* ANCHOR: pipes */
 /*
  * Every descriptor here is non-blocking, so a read with nothing to read
  * returns EAGAIN at once instead of hanging the demo, and close-on-exec, as
@@ -203,13 +204,18 @@ static void make_socketpair(int fds[2])
 			 0, fds));
 }
 
-/* put: write the first n (<= 8) bytes of "abcdefgh" into fd; say how many. */
+/*
+ * put: write the first n (<= 8) bytes of "abcdefgh" into fd; say how many.
+ * who names the writer in the transcript: NULL for us ("write 5 bytes"),
+ * "peer" for the other end of a socket pair ("peer: write 5 bytes").
+ */
 static void put(int fd, size_t n, const char *who)
 {
 	ssize_t wrote = CHECK(write(fd, "abcdefgh", n));
 
 	printf("%s%swrite %zd bytes\n", who ? who : "", who ? ": " : "", wrote);
 }
+/* ANCHOR_END: pipes */
 
 /* ANCHOR: take */
 /*
@@ -235,6 +241,7 @@ static ssize_t take(int fd, size_t max)
 }
 /* ANCHOR_END: take */
 
+/* ANCHOR: fill */
 /* fill: write into fd until EAGAIN says it is full; returns the total. */
 static size_t fill(int fd)
 {
@@ -266,6 +273,7 @@ static size_t drain(int fd)
 		total += (size_t)got;
 	}
 }
+/* ANCHOR_END: fill */
 
 /*** the modes ***/
 
