@@ -313,7 +313,8 @@ static void run(struct client *c)
 			 * handler of ours set a flag to look at, so wait
 			 * again. It happens even without handlers: signal(7)
 			 * lists epoll_wait among the calls that fail with EINTR
-			 * after a SIGSTOP and SIGCONT.
+			 * after a stop signal (SIGTSTP from Ctrl-Z, or SIGSTOP)
+			 * and SIGCONT.
 			 */
 			if (errno == EINTR)
 				continue;
