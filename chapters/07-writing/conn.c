@@ -1,22 +1,18 @@
 /*
  * conn.c - a connection's context and its callback, for conn.h.
  *
- * What the callback does, each shown by a test of this chapter:
- *
- *	- it reads until EAGAIN (or this turn's budget), not once per event;
- *	- the head is parsed by http.c, which resumes where it stopped, and
- *	  whose errors become responses (400, 501, 505...), not silence;
- *	- the body is counted against Content-Length, and a client that asks
- *	  first (Expect: 100-continue) is told to go ahead;
- *	- the response is sent at once, in as many pieces as the kernel takes,
- *	  and EPOLLOUT is armed only when a send stops short;
- *	- end of stream with a whole request in the buffer is a half-close,
- *	  and the request is answered; a reset is the client leaving.
+ * conn_ready_cb reads until EAGAIN (or this turn's budget) and gives what
+ * came to the parser (http.c), whose errors become responses (400, 501,
+ * 505...), not silence. End of stream after a whole request is a
+ * half-close, and the request is answered; a reset is the client leaving.
+ * A client that asks first (Expect: 100-continue) is told to go ahead.
+ * The response is sent at once, in as many pieces as the kernel takes,
+ * and EPOLLOUT is armed only while some of it is still to go.
  *
  * Sections: budgets, the context, re-arming, reading, the request,
- * finishing, the callback.
+ * answering, the callback.
  */
-/* MSG_NOSIGNAL and friends are POSIX.1-2008, which -std=c11 hides. */
+/* MSG_NOSIGNAL is POSIX.1-2008, which -std=c11 alone hides. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -43,11 +39,8 @@
 #define WRITE_BUDGET (4 * 1024 * 1024)
 /* ANCHOR_END: budgets */
 
-/* A request buffer's first size. */
-#define READ_CHUNK (64 * 1024)
-
-/* With less free room than this, the buffer doubles before the next recv. */
-#define READ_MIN (4 * 1024)
+/* The least room a read is offered; the buffer doubles to make it. */
+#define READ_CHUNK 4096
 
 /*** the context ***/
 
@@ -111,20 +104,17 @@ static enum conn_result arm(struct conn *c, const struct registry *r)
 /*** reading ***/
 
 /*
- * reserve: room for at least READ_MIN more bytes in c->buf: READ_CHUNK
- * bytes at first, doubled whenever the free room falls below READ_MIN
- * (recv is offered all of it). So a small request never grows the buffer,
- * and a large one doubles it as it fills. 0, or -1 with errno ENOMEM (the
- * buffer is then unchanged).
+ * reserve: room for READ_CHUNK more bytes in c->buf, doubling it as
+ * needed. 0, or -1 with errno ENOMEM (the buffer is then unchanged).
  */
 static int reserve(struct conn *c)
 {
 	size_t cap = c->cap ? c->cap : READ_CHUNK;
 	char *buf;
 
-	if (c->cap - c->len >= READ_MIN)
+	if (c->cap - c->len >= READ_CHUNK)
 		return 0;
-	while (cap - c->len < READ_MIN) {
+	while (cap - c->len < READ_CHUNK) {
 		if (cap > SIZE_MAX / 2) {
 			errno = ENOMEM;
 			return -1;
@@ -225,7 +215,6 @@ static enum conn_result refuse(struct conn *c, int status)
 static enum conn_result parse_head(struct conn *c)
 {
 	struct http_request req;
-	struct http_body body;
 	int r;
 
 	r = http_parse_request(c->buf, c->len, c->last_len, &req);
@@ -237,14 +226,13 @@ static enum conn_result parse_head(struct conn *c)
 	c->head_len = (size_t)r;
 	c->method = req.method;
 	c->target = req.target;
-	r = http_body_framing(&req, c->buf, &body);
+	r = http_body_length(&req, c->buf, &c->body_len);
 	if (r < 0)
 		return refuse(c, http_error_status(r)); /* 400, 501 */
 	r = http_expect(&req, c->buf);
 	if (r < 0)
 		return refuse(c, http_error_status(r)); /* 417 */
 	c->expect = r == 1;
-	c->body_len = body.length;
 	c->state = CONN_BODY;
 	return CONN_WAITING;
 }
@@ -284,7 +272,7 @@ static enum conn_result advance(struct conn *c)
 }
 /* ANCHOR_END: parse */
 
-/*** finishing ***/
+/*** answering ***/
 
 /* ANCHOR: finish */
 /*

@@ -10,10 +10,9 @@
  *	              "100 Continue" if the client asked for it)
  *	CONN_WRITING  sending the response (out.h), then closing
  *
- * It stays registered one-shot: every event is followed
- * by one decision about what to wait for next. Reading while in the first
- * two states; writing only while some output is pending, that is, only
- * after a send stopped short.
+ * It stays registered one-shot, for reading in the first two states, and
+ * for writing only while some output is pending: only after a send
+ * stopped short.
  *
  * Like poll.h, nothing here prints or exits: conn_ready_cb says what
  * happened, and the server logs it and closes the connection when told to.

@@ -1,14 +1,9 @@
 /*
  * http.c - parse an HTTP/1.1 request head, incrementally, without copying.
  *
- * The parser has the shape of picohttpparser. How it works, in two stages, each a function:
- *
- *	find_end     looks at the new bytes only, for the empty line that ends
- *	             the head. Until it is there, the answer is HTTP_PARTIAL
- *	             and nothing else is parsed, so a head that arrives one
- *	             byte per read costs O(n) in all, not O(n^2).
- *	parse_head   then reads the complete head once: parse_request_line,
- *	             then parse_header_line per line up to the empty one.
+ * It has the shape of picohttpparser, and works in two stages: find_end
+ * looks at the new bytes only, for the empty line that ends the head, and
+ * then parse_head reads the complete head once.
  *
  *	new bytes -> find_end -> no end yet: HTTP_PARTIAL (read, call again)
  *	                |        bare CR or LF: 400
@@ -23,35 +18,11 @@
  * stop in the middle of a token and resume: there is no saved state, and the
  * same bytes always give the same answer however they were split.
  *
- * Choices the RFC leaves to the server (RFC 9112 unless said otherwise):
- *
- *	- Lines end in CRLF. A bare LF is rejected (400), although section 2.2
- *	  allows accepting it: a server and a proxy that disagree about where
- *	  a line ends is how request smuggling starts. It is rejected as soon
- *	  as it arrives, so a client sending bare LFs gets its 400 at once
- *	  rather than waiting for a head end that will never come. A bare CR
- *	  is rejected too (section 2.2 allows that or reading it as a space).
- *	- One empty line before the request-line is skipped (section 2.2 says
- *	  a server SHOULD ignore at least one: some clients send CRLF after a
- *	  POST body).
- *	- The request-line is method SP target SP version, with single spaces.
- *	  The target is visible ASCII only (section 3.2: a URI has no room for
- *	  anything else).
- *	- The version is exactly "HTTP/1.0" or "HTTP/1.1". Another well-formed
- *	  "HTTP/d.d" is 505 Version Not Supported; anything else ("HTTP/1",
- *	  "http/1.1", "HTTP/1.10") is 400. (RFC 9110 section 2.5 suggests
- *	  treating HTTP/1.2 as 1.1; no such version exists, so we refuse it.)
- *	- A header line that starts with a space or tab is rejected: it is
- *	  either obs-fold (section 5.2) or whitespace before the first field
- *	  (section 2.2); so is a space before the colon (section 5.1).
- *	- Content-Length: repeated lines with the same value are accepted;
- *	  differing values are 400. A comma list ("5, 5") is 400: the RFC
- *	  (section 6.3) lets a server accept a list of identical values, but
- *	  "the value is 1*DIGIT" is one rule with no exceptions to get wrong.
- *	  nginx rejects lists too.
- *	- Transfer-Encoding with Content-Length is 400 (section 6.1: the
- *	  classic smuggling setup). Transfer-Encoding alone is 501: this
- *	  parser reads no transfer coding, not even chunked.
+ * Where RFC 9112 lets a server choose between accepting and refusing (a
+ * bare LF as a line end, folded lines, a list of Content-Length values),
+ * this parser refuses: a server that reads a request one way while a
+ * proxy in front of it reads it another is how request smuggling starts.
+ * A bare LF is refused as soon as it arrives, not waited on.
  *
  * Sections: character classes, finding the end of the head, the request
  * line, header lines, the parser, lists and spans, body framing, Expect,
@@ -87,15 +58,6 @@ static int is_ows(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
-/*
- * What a field value may hold (RFC 9110 section 5.5): visible ASCII,
- * obs-text (0x80-0xff, which we pass through untouched), space and tab. Not
- * NUL, not any other control character, not DEL.
- */
-static int is_value_char(unsigned char c)
-{
-	return is_vchar(c) || c >= 0x80 || is_ows(c);
-}
 /* ANCHOR_END: classes */
 
 static int is_digit(unsigned char c)
@@ -117,9 +79,7 @@ static unsigned char to_lower(unsigned char c)
  * a head starting at start; at each LF, look back at the three bytes before
  * it. On success store the index just past the end in *end and return 0.
  * Otherwise return HTTP_PARTIAL (not there yet) or HTTP_BAD (a bare CR or
- * LF).
- *
- * No byte at or past len is examined.
+ * LF). No byte at or past len is examined.
  */
 static int find_end(const char *buf, size_t len, size_t start, size_t from,
 		    size_t *end)
@@ -132,8 +92,9 @@ static int find_end(const char *buf, size_t len, size_t start, size_t from,
 			if (i + 1 < len && buf[i + 1] != '\n')
 				return HTTP_BAD;
 		} else if (buf[i] == '\n') {
+			/* Refused at once, not waited on: see the top. */
 			if (i == 0 || buf[i - 1] != '\r')
-				return HTTP_BAD; /* bare LF: see the top */
+				return HTTP_BAD; /* bare LF */
 			if (i >= start + 3 &&
 			    memcmp(buf + i - 3, "\r\n\r\n", 4) == 0) {
 				*end = i + 1;
@@ -145,11 +106,7 @@ static int find_end(const char *buf, size_t len, size_t start, size_t from,
 }
 /* ANCHOR_END: find_end */
 
-/*
- * line_end: the index of the CR that ends the line starting at pos. In a
- * head that find_end accepted every CR starts a CRLF, and the head ends with
- * one, so the search stops before end.
- */
+/* line_end: the CR that ends the line at pos (find_end made sure of it). */
 static size_t line_end(const char *buf, size_t pos, size_t end)
 {
 	while (pos < end && buf[pos] != '\r')
@@ -240,14 +197,11 @@ static int parse_header_line(const char *buf, size_t pos, size_t eol,
 		return HTTP_BAD;
 	h->name = span(pos, p - pos);
 
-	/* field-value, checked byte by byte, then trimmed at both ends */
+	/* field-value, trimmed at both ends */
 	p++;
 	while (p < eol && is_ows((unsigned char)buf[p]))
 		p++;
 	value = p;
-	for (; p < eol; p++)
-		if (!is_value_char((unsigned char)buf[p]))
-			return HTTP_BAD;
 	value_end = eol;
 	while (value_end > value && is_ows((unsigned char)buf[value_end - 1]))
 		value_end--;
@@ -302,9 +256,8 @@ int http_parse_request(const char *buf, size_t len, size_t last_len,
 
 	/*
 	 * The previous call searched buf[0, last_len) and found no end, so
-	 * the end, if it is here, is an LF at or past last_len (find_end
-	 * looks back from each LF). Only the last byte seen is looked at
-	 * again: it may be a CR whose LF had not arrived.
+	 * the end, if it is here, is an LF at or past last_len. The last
+	 * byte seen is looked at again: it may be a CR whose LF had not come.
 	 */
 	from = (last_len >= 1 && last_len <= len) ? last_len - 1 : 0;
 	if (from < start)
@@ -407,50 +360,38 @@ static int parse_length(const char *buf, struct http_span s, uint64_t *n)
 	*n = v;
 	return 0;
 }
+/* ANCHOR_END: content_length */
 
-/* content_length: every Content-Length line must hold the same number. */
-static int content_length(const struct http_request *req, const char *buf,
-			  struct http_body *out)
+/* ANCHOR: body_framing */
+int http_body_length(const struct http_request *req, const char *buf,
+		     uint64_t *length)
 {
-	uint64_t n;
+	int te = http_header_next(req, buf, "transfer-encoding", 0);
 	int i, seen = 0;
+	uint64_t n;
 
+	*length = 0; /* section 6.3: a request without either has no body */
+	/*
+	 * RFC 9112 section 6.1: both at once "ought to be handled as an
+	 * error". A proxy that trusts one and a server that trusts the other
+	 * disagree on where this request ends: request smuggling. Alone, a
+	 * transfer coding this parser cannot read is 501 (section 6.1 again).
+	 */
+	if (te >= 0 && http_header_next(req, buf, "content-length", 0) >= 0)
+		return HTTP_BAD;
+	if (te >= 0)
+		return HTTP_NOT_IMPLEMENTED;
+	/* Every Content-Length line must hold the same number. */
 	for (i = http_header_next(req, buf, "content-length", 0); i >= 0;
 	     i = http_header_next(req, buf, "content-length", i + 1)) {
 		if (parse_length(buf, req->headers[i].value, &n) != 0)
 			return HTTP_BAD;
-		if (seen && n != out->length)
+		if (seen && n != *length)
 			return HTTP_BAD;
-		out->length = n;
+		*length = n;
 		seen = 1;
 	}
-	out->kind = HTTP_BODY_LENGTH;
 	return 0;
-}
-/* ANCHOR_END: content_length */
-
-/* ANCHOR: body_framing */
-int http_body_framing(const struct http_request *req, const char *buf,
-		      struct http_body *out)
-{
-	int te = http_header_next(req, buf, "transfer-encoding", 0);
-	int cl = http_header_next(req, buf, "content-length", 0);
-
-	out->kind = HTTP_BODY_NONE;
-	out->length = 0;
-	/*
-	 * RFC 9112 section 6.1: both at once "ought to be handled as an
-	 * error". A proxy that trusts one and a server that trusts the other
-	 * disagree on where this request ends: request smuggling.
-	 */
-	if (te >= 0 && cl >= 0)
-		return HTTP_BAD;
-	/* Section 6.1: a transfer coding the server lacks is 501. */
-	if (te >= 0)
-		return HTTP_NOT_IMPLEMENTED;
-	if (cl >= 0)
-		return content_length(req, buf, out);
-	return 0; /* section 6.3: a request without either has no body */
 }
 /* ANCHOR_END: body_framing */
 

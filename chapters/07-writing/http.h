@@ -5,15 +5,9 @@
  * buffer, reads bytes into it, and calls http_parse_request after every read.
  * The parser never allocates and never keeps state between calls; it answers
  * with the length of the request head once the head is complete, HTTP_PARTIAL
- * while it is not, or an error code that names the response to send.
- *
- * What it returns are (offset, length) pairs into the caller's buffer, not
- * pointers: a caller that grows its buffer with realloc(3) keeps valid
- * results.
- *
- * The syntax is RFC 9112 (HTTP/1.1), read strictly. The choices where the RFC
- * lets a server pick are listed in http.c's opening comment. It sets no
- * limit of its own on how long a head or a body may be.
+ * while it is not, or an error code that names the response to send. What
+ * it returns are (offset, length) pairs into the caller's buffer, not
+ * pointers, which stay valid when the caller grows it with realloc(3).
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -21,11 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * Results. A result >= 0 means success (for http_parse_request: the number of
- * bytes the head took). The negative values are the reasons to stop;
- * http_error_status maps each to the status code a server should answer.
- */
+/* Results: >= 0 is success; http_error_status maps the others. */
 enum http_result {
 	HTTP_PARTIAL = -2,	     /* incomplete: read more, call again */
 	HTTP_BAD = -1,		     /* malformed request: 400 */
@@ -61,40 +51,24 @@ struct http_request {
 };
 
 /*
- * http_parse_request: parse the request head at the start of buf.
- *
- *	buf, len   the bytes received so far (they need not end in NUL)
- *	last_len   len at the previous call on this buffer, 0 the first time:
- *	           the search for the head's end resumes near there instead of
- *	           rescanning from byte 0, so a head arriving one byte per read
- *	           costs O(n), not O(n^2)
- *	req        filled in on success
- *
- * Returns the head's length in bytes (> 0; the body, or the next request,
- * starts there), HTTP_PARTIAL, or a negative enum http_result.
+ * http_parse_request: parse the request head at the start of buf[0, len),
+ * bytes that need not end in NUL. last_len is len at the previous call on
+ * this buffer, 0 the first time: the search for the head's end resumes
+ * near there, so a head arriving one byte per read costs O(n), not
+ * O(n^2). Returns the head's length in bytes (> 0; the body starts there),
+ * HTTP_PARTIAL, or a negative enum http_result; fills req on success.
  */
 int http_parse_request(const char *buf, size_t len, size_t last_len,
 		       struct http_request *req);
 
-/* How the body of a request is delimited (RFC 9112 section 6.3). */
-enum http_body_kind {
-	HTTP_BODY_NONE,	  /* no Content-Length, no Transfer-Encoding */
-	HTTP_BODY_LENGTH  /* Content-Length: exactly length bytes follow */
-};
-
-/* The answer of http_body_framing. */
-struct http_body {
-	enum http_body_kind kind; /* which of the three */
-	uint64_t length;	  /* for HTTP_BODY_LENGTH: the byte count */
-};
-
 /*
- * http_body_framing: decide from the headers how the body is delimited.
- * Returns 0, or HTTP_BAD or HTTP_NOT_IMPLEMENTED (Transfer-Encoding: this
- * parser reads no transfer coding).
+ * http_body_length: the body's length from the headers: Content-Length, or
+ * 0 without it (RFC 9112 section 6.3). Returns 0, or HTTP_BAD, or
+ * HTTP_NOT_IMPLEMENTED for Transfer-Encoding: this parser reads no
+ * transfer coding.
  */
-int http_body_framing(const struct http_request *req, const char *buf,
-		      struct http_body *out);
+int http_body_length(const struct http_request *req, const char *buf,
+		     uint64_t *length);
 
 /*
  * http_expect: 1 if the client sent "Expect: 100-continue" and waits for a
@@ -106,10 +80,7 @@ int http_expect(const struct http_request *req, const char *buf);
 
 /*
  * http_header_next: the index of the first header at or after index from
- * whose name is name (without regard to case), or -1. To visit them all:
- *
- *	for (i = http_header_next(req, buf, "te", 0); i >= 0;
- *	     i = http_header_next(req, buf, "te", i + 1))
+ * whose name is name (without regard to case), or -1.
  */
 int http_header_next(const struct http_request *req, const char *buf,
 		     const char *name, int from);

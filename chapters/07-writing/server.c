@@ -2,17 +2,15 @@
  * server.c - the one-shot HTTP server, reading and writing correctly.
  *
  * Listens on 127.0.0.1:PORT (default 8000; 0 lets the kernel choose) and
- * serves every client from one thread with one poll: a one-shot listener,
- * one-shot connections, one request each, then close. Around that:
- *
- *	reads until EAGAIN (within a budget); an incremental parser (http.c)
- *	whose errors are answered (400, 431, 501, 505); end of stream, resets
- *	and errors end one connection, never the server; tokens made of a
- *	slot and a generation (slab.h); a SIGUSR1 status report, whose
- *	handler makes epoll_wait fail with EINTR; writes that resume where
- *	the kernel stopped them, with EPOLLOUT armed only while output is
- *	pending; 100 Continue; routes (route.h) for large transfers both
- *	ways; SIGPIPE ignored behind MSG_NOSIGNAL.
+ * serves every client from one thread with one poll, as Mario Zupan's
+ * "Epoll With Rust" does. The listener is one-shot, re-armed after each
+ * accept. Each connection is one-shot too, and goes round a cycle: armed
+ * for reading, it reads and accumulates the request, until EAGAIN at each
+ * event, until the head and the Content-Length bytes of body are in; then
+ * it answers at once, in as many sends as the kernel wants, and waits for
+ * room (EPOLLOUT) only when a send stops short; then it is closed. Its
+ * token is a slot and a generation (slab.h). SIGUSR1 asks for a status
+ * line. SIGPIPE is ignored, behind MSG_NOSIGNAL.
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
  *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
@@ -20,9 +18,9 @@
  *	kill -USR1 PID                (prints a status line)
  *	./server -q 0                 (quiet, on a port the kernel chooses)
  *
- * The log: "new client", "requests in flight" on every turn of the loop
- * that has events, "got all data", "answered from request N: STATUS", and
- * a line when a client leaves early.
+ * The log is the post's: "new client", "requests in flight" on every turn
+ * of the loop that has events, "got all data", "answered from request",
+ * now with the status, and a line when a client leaves early.
  *
  * Sections: the server, logging, signals, connections, the listener, the
  * event loop, the command line, main.
@@ -101,9 +99,9 @@ static void on_sigusr1(int sig)
  * that blocking calls such as a write(2) to a full stdout pipe resume
  * after the handler instead of failing; even so epoll_wait fails with
  * EINTR (signal(7) lists it among the calls never restarted), which is
- * what run expects. recv, sendmsg and accept4 on our non-blocking
- * sockets never sleep, so they are not interrupted in practice; their
- * EINTR loops are there because POSIX allows it.
+ * what run expects. recv and sendmsg on our non-blocking sockets never
+ * sleep, so they are not interrupted in practice; their EINTR loops are
+ * there because POSIX allows it.
  *
  * SIGPIPE is ignored. Every send already says MSG_NOSIGNAL, so no socket
  * can raise it; this is the belt to those braces: it covers stdout too
@@ -129,9 +127,9 @@ static void signals_setup(void)
 
 /* ANCHOR: conn_add */
 /*
- * conn_add: give accepted socket fd a context and a slot, and watch it
- * under the slot's token. The context is in the slab before the socket is
- * in epoll, so no event can arrive for a token the slab does not know.
+ * conn_add: give accepted socket fd a token and a context, and watch it.
+ * The context goes into the slab before the socket goes into epoll, so no
+ * event can ever arrive for a token the slab does not know.
  */
 static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 {
@@ -164,10 +162,10 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 
 /* ANCHOR: conn_drop */
 /*
- * conn_drop: forget a connection: out of the slab (its token is dead from
- * now on), out of epoll, closed. epoll(7): deregister before close. close
- * removes a descriptor from epoll only with the last reference to its
- * open file, and it is not ours to know whether another one exists.
+ * conn_drop: forget a connection: out of the slab, out of epoll, closed.
+ * epoll(7): deregister before close. close removes a descriptor from epoll
+ * only with the last reference to its open file, and it is not ours to
+ * know whether some other reference (a dup, a child) exists.
  */
 static void conn_drop(struct server *s, struct conn *c)
 {
@@ -189,10 +187,10 @@ static void on_conn(struct server *s, struct conn *c, struct event e)
 	enum conn_result res;
 
 	/*
-	 * An error, or a hang-up (both directions shut: for a socket we have
-	 * not shut down, a reset). Nothing can be sent any more: collect the
-	 * error, which reading SO_ERROR also clears, and close. A reset is
-	 * the client's choice, not a failure: no error line for it.
+	 * An error or a hang-up (both directions shut, or a reset): nothing
+	 * more can come in or go out. Under one-shot these end the
+	 * connection here, or nobody would ever look at it again. A reset
+	 * is the client's choice, not a failure: no error line for it.
 	 */
 	if (event_is_error(e) || event_is_write_closed(e)) {
 		int err = conn_error(c);
@@ -239,24 +237,25 @@ static void on_conn(struct server *s, struct conn *c, struct event e)
 /* ANCHOR: on_listener */
 /*
  * on_listener: the listener is readable: a connection is queued. Accept
- * one, then re-arm. EINTR is retried in place.
+ * one, then re-arm: one-shot interest was disarmed by this very event, and
+ * without EPOLL_CTL_MOD the server would never hear of another client.
+ * Re-arming polls the listener afresh, so if more connections are queued,
+ * the next poll_wait reports it again at once.
  */
 static void on_listener(struct server *s)
 {
 	struct sockaddr_in peer;
-	int fd;
+	int fd = net_accept(s->listener, &peer);
 
-	do
-		fd = net_accept(s->listener, &peer);
-	while (fd == -1 && errno == EINTR);
 	if (fd != -1)
 		conn_add(s, fd, &peer);
-	else if (errno != EAGAIN && errno != EWOULDBLOCK)
+	else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		/*
 		 * accept(2): ECONNABORTED (the client gave up while queued),
-		 * EMFILE/ENFILE (out of descriptors), ENOBUFS, ENOMEM, or a
+		 * EMFILE/ENFILE (out of descriptors), ENOBUFS/ENOMEM, or a
 		 * network error. Each concerns one connection or one moment,
-		 * never the server: log it and go on.
+		 * never the server: log it and go on. EAGAIN is a spurious
+		 * wakeup and EINTR a signal; re-arming handles both.
 		 */
 		warn("server", "accept", errno);
 	if (registry_reregister(poll_registry(&s->poll), s->listener, LISTENER,
@@ -272,20 +271,21 @@ static void on_listener(struct server *s)
 static _Noreturn void run(struct server *s)
 {
 	for (;;) {
-		/*
-		 * EINTR: a handler ran (SIGUSR1). poll_wait then returns no
-		 * events; look at what the handler asked for, and wait again.
-		 */
-		if (poll_wait(&s->poll, &s->events, -1) == -1 &&
-		    errno != EINTR)
-			die("poll_wait");
+		/* What the SIGUSR1 handler asked for, before each wait. */
 		if (status_wanted) {
 			status_wanted = 0;
 			printf("status: %zu connections, %" PRIu64
 			       " answered\n",
 			       slab_len(&s->conns), s->answered);
 		}
-		if (events_len(&s->events) > 0 && !s->quiet)
+		if (poll_wait(&s->poll, &s->events, -1) == -1) {
+			/* A signal (a handler ran, or a stop): wait again. */
+			if (errno == EINTR)
+				continue;
+			die("poll_wait");
+		}
+		/* The post's measure of concurrency: contexts alive now. */
+		if (!s->quiet)
 			printf("requests in flight: %zu\n",
 			       slab_len(&s->conns));
 		for (size_t i = 0; i < events_len(&s->events); i++) {
@@ -298,14 +298,12 @@ static _Noreturn void run(struct server *s)
 				continue;
 			}
 			/*
-			 * A token whose connection was closed earlier in this
-			 * batch finds nothing, even if its slot and its
-			 * descriptor number are already a new connection's:
-			 * the slot's generation has moved on (slab.h). In
-			 * this server it cannot happen: under one-shot a
-			 * source is reported at most once per batch, and a
-			 * handler closes only its own connection (the book
-			 * explains). The check is the defence for when it can.
+			 * Under one-shot a token is reported once per arming,
+			 * so an event for a connection closed earlier in this
+			 * batch cannot happen; if it ever did, there is no
+			 * context, and nothing to do: its slot's generation
+			 * has moved on (slab.h), even if the slot and the
+			 * descriptor number are a new connection's now.
 			 */
 			c = slab_get(&s->conns, token);
 			if (c)
