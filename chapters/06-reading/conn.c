@@ -299,6 +299,7 @@ static enum conn_result finish(struct conn *c)
 
 /*** the callbacks ***/
 
+/* ANCHOR: callbacks */
 /* ANCHOR: read_cb */
 enum conn_result conn_read_cb(struct conn *c, const struct registry *r)
 {
@@ -344,3 +345,4 @@ enum conn_result conn_write_cb(struct conn *c)
 	return finish(c);
 }
 /* ANCHOR_END: write_cb */
+/* ANCHOR_END: callbacks */

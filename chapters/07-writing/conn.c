@@ -306,6 +306,7 @@ static enum conn_result finish(struct conn *c)
 
 /*** the callback ***/
 
+/* ANCHOR: callbacks */
 /* ANCHOR: ready_cb */
 enum conn_result conn_ready_cb(struct conn *c, const struct registry *r)
 {
@@ -340,3 +341,4 @@ enum conn_result conn_ready_cb(struct conn *c, const struct registry *r)
 	return arm(c, r);
 }
 /* ANCHOR_END: ready_cb */
+/* ANCHOR_END: callbacks */
