@@ -1,9 +1,11 @@
-# tests/defenses.bash: the tests of chapter 07's defences, which chapter 08
-# must pass unchanged. Each check_* function is one test's body; both suites
-# call it from an @test of the same name, against their own $BIN; its
-# arguments, if any, are what the chapters really differ in. Load it after
-# helper and http; it loads io.bash (chapter 06's tests that 07 and 08
-# repeat), whose pieces some bodies here use.
+# tests/defenses.bash: the tests of the defences: limits (chapter 08),
+# deadlines (09), and the edges of a server's life (10: lingering close,
+# EMFILE, signals). Each check_* function is one test's body; the chapter
+# that introduces a defence calls it from an @test of the same name, and so
+# does every later suite that still has the defence (13-lean's runs them
+# all), each against its own $BIN; its arguments, if any, are what the
+# chapters really differ in. Load it after helper and http; it loads io.bash
+# (the reading and writing tests), whose pieces some bodies here use.
 
 load io
 
@@ -512,4 +514,37 @@ check_the_chunked_decoder_gives_every_case_its() {
 	summary_ok
 	local re='chunked bodies +[0-9]+ cases, +[0-9]+ split points, 0 fail'
 	[[ $output =~ $re ]]
+}
+
+# strace: a listener that cannot be re-armed (ENOMEM) rests 500 ms and tries again, until it can
+check_strace_a_listener_that_cannot_be_re_armed() {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace fd start took lfd
+	# The server's epoll_ctl calls: 1 adds the signalfd, 2 the listener;
+	# the first client's accept is followed by 3, which adds its socket,
+	# and 4, which re-arms the listener. 4 fails, and so does 5, the first
+	# retry: the listener must rest twice, then accept again.
+	spawn_traced "$trace" -e trace=listen,epoll_ctl,epoll_wait \
+		-e inject=epoll_ctl:error=ENOMEM:when=4..5 -- "$BIN" -q 0
+	connect_raw fd
+	start=$EPOCHREALTIME
+	run -0 http "http://127.0.0.1:$SERVER_PORT/"
+	took=$(elapsed_since "$start")
+	[ "$output" = Hello ]
+	exec {fd}<&-
+	stop_traced || return 1
+	[[ $(grep -m1 '^listen(' "$trace") =~ ^listen\(([0-9]+), ]]
+	lfd=${BASH_REMATCH[1]}
+	run -0 grep '(INJECTED)$' "$trace"
+	printf '%s\n' "${lines[@]}"
+	[ "${#lines[@]}" -eq 2 ]
+	[[ ${lines[0]} == "epoll_ctl("*", EPOLL_CTL_MOD, $lfd, "*" = -1 ENOMEM "* ]]
+	[[ ${lines[1]} == "epoll_ctl("*", EPOLL_CTL_MOD, $lfd, "*" = -1 ENOMEM "* ]]
+	# Each failure is logged, and the server goes on.
+	[ "$(grep -c '^server: registry_reregister (listener): Cannot allocate memory$' "$(log_of SERVER)")" -eq 2 ]
+	# Two rests of at most 500 ms each, ended by their timeouts.
+	[ "$(grep -cE '^epoll_wait\([0-9]+, \[\], [0-9]+, ([0-9]|[1-9][0-9]|[1-4][0-9][0-9]|500)\) += 0$' "$trace")" -ge 2 ]
+	seconds_between "$took" 0.95 5
+	# No spin meanwhile.
+	[ "$(grep -c '^epoll_wait(' "$trace")" -lt 15 ]
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bats
+# Chapter 10: the edges of a server's life. A lingering close, so that an
+# answer sent early reaches a client that is still sending; a spare
+# descriptor and a listener that pauses, for when descriptors run out or
+# epoll_ctl fails; SIGTERM and SIGINT through a signalfd. Every server here
+# must exit 0 on SIGTERM, having freed everything (under ASan,
+# LeakSanitizer checks that at exit and turns a leak into ASan's exit
+# status, 1): the teardown expects 0.
+
+load helper
+load http
+load defenses
+
+STOP_STATUS=0
+
+DIR=$TOP/chapters/10-shutdown
+BIN=$DIR/server
+
+@test "a 10 MB POST over -b is answered 413, and the answer arrives whole (lingering close)" {
+	check_a_10_mb_post_over_b_is
+}
+
+@test "a request refused at its head while 10 MB of body follow: the 400 arrives whole" {
+	check_a_request_refused_at_its_head_while
+}
+
+@test "a request followed by a half-close is answered and closed at once" {
+	check_a_request_followed_by_a_half_close
+}
+
+@test "a lingering close lasts at most -t for a client that never closes" {
+	check_a_lingering_close_lasts_at_most_t
+}
+
+@test "out of descriptors (prlimit 64, 100 clients): no spin, no stall, served again after" {
+	check_out_of_descriptors_prlimit_64_100_clients
+}
+
+@test "strace: out of descriptors, the spare is closed, a connection accepted and closed, the spare reopened" {
+	check_strace_out_of_descriptors_the_spare_is
+}
+
+@test "strace: out of descriptors with no spare to give up, the listener rests 500 ms, then accepts again" {
+	check_strace_no_spare_the_listener_rests_then
+}
+
+@test "strace: a listener that cannot be re-armed (ENOMEM) rests 500 ms and tries again, until it can" {
+	check_strace_a_listener_that_cannot_be_re_armed
+}
+
+@test "SIGTERM with connections open: exit 0, every connection closed, nothing leaked" {
+	check_sigterm_with_connections_open_exit_0_every
+}
+
+@test "SIGINT (Ctrl-C) exits 0 the same way" {
+	check_sigint_ctrl_c_exits_0_the_same
+}
+
+@test "a leak at exit would fail these tests (LeakSanitizer or valgrind)" {
+	check_a_leak_at_exit_would_fail_these
+}
+
+@test "valgrind: requests, then SIGTERM: exit 0 with no error and no leak" {
+	check_valgrind_requests_then_sigterm_exit_0_with
+}
