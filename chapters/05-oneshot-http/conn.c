@@ -167,7 +167,7 @@ enum conn_result conn_write_cb(struct conn *c)
 	 * ECONNRESET), and the flag keeps the SIGPIPE that EPIPE raises from
 	 * killing the server. A short send is reported, not retried: the
 	 * answer is 88 bytes and the socket's buffer is empty, so it does not
-	 * happen in practice (chapter 06 writes until done).
+	 * happen in practice (chapter 07 writes until done).
 	 */
 	do
 		n = send(c->fd, RESPONSE, sizeof(RESPONSE) - 1, MSG_NOSIGNAL);

@@ -20,6 +20,7 @@
 
 /*** hashing ***/
 
+/* ANCHOR: home */
 /*
  * hash: scramble the key's bits (MurmurHash3's 64-bit finalizer). Tokens
  * are consecutive integers; without this they would still spread well, but
@@ -41,6 +42,7 @@ static size_t home(const struct table *t, uint64_t key)
 {
 	return (size_t)hash(key) & (t->cap - 1);
 }
+/* ANCHOR_END: home */
 
 /*** lookup ***/
 
@@ -120,6 +122,7 @@ int table_insert(struct table *t, uint64_t key, void *value)
 	return 0;
 }
 
+/* ANCHOR: remove */
 /*
  * between: is h in the cyclic range (from, to]? That is: walking forward
  * from slot from, do we reach h no later than slot to?
@@ -131,7 +134,6 @@ static bool between(size_t from, size_t h, size_t to)
 	return from < h || h <= to; /* the range wraps around the end */
 }
 
-/* ANCHOR: remove */
 /*
  * table_remove: empty the key's slot, then close the gap. An entry further
  * along may have walked past this slot when it was inserted; if the slot
