@@ -6,8 +6,8 @@
  * 505...), not silence. End of stream after a whole request is a
  * half-close, and the request is answered; a reset is the client leaving.
  *
- * Sections: budgets, the context, re-arming, reading, the request,
- * answering, the callbacks.
+ * Sections: budgets, the context, re-arming, reading, the request, the
+ * callbacks.
  */
 /* MSG_NOSIGNAL is POSIX.1-2008, which -std=c11 alone hides. */
 #define _POSIX_C_SOURCE 200809L
@@ -265,38 +265,6 @@ static enum conn_result advance(struct conn *c)
 }
 /* ANCHOR_END: parse */
 
-/*** answering ***/
-
-/* ANCHOR: finish */
-/*
- * finish: the response is all sent. shutdown(2) SHUT_WR sends our FIN
- * after it. Then read and discard whatever the client has already sent
- * that we never read (the rest of a refused request, a second request):
- * close(2) on a socket with unread input sends a reset instead of a FIN
- * (RFC 9293 section 3.6.1), and a reset can make the client's kernel drop
- * the response it has not read yet. Only what is there now is drained:
- * bytes still on their way when the socket closes can still cause a reset.
- */
-static enum conn_result finish(struct conn *c)
-{
-	char scratch[4096];
-	size_t drained = 0;
-	ssize_t n;
-
-	if (shutdown(c->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
-		c->what = "shutdown";
-		return CONN_FAILED;
-	}
-	do {
-		do
-			n = recv(c->fd, scratch, sizeof(scratch), 0);
-		while (n == -1 && errno == EINTR);
-		drained += n > 0 ? (size_t)n : 0;
-	} while (n > 0 && drained < READ_BUDGET);
-	return CONN_ANSWERED;
-}
-/* ANCHOR_END: finish */
-
 /*** the callbacks ***/
 
 /* ANCHOR: callbacks */
@@ -326,7 +294,7 @@ enum conn_result conn_write_cb(struct conn *c)
 	ssize_t n;
 
 	/*
-	 * One send. MSG_NOSIGNAL: on a dead connection (the
+	 * One send, as in the post. MSG_NOSIGNAL: on a dead connection (the
 	 * client reset it) a send fails with EPIPE (the first may say
 	 * ECONNRESET), and the flag keeps the SIGPIPE that EPIPE raises from
 	 * killing the server. A short send is reported, not retried: the
@@ -340,9 +308,17 @@ enum conn_result conn_write_cb(struct conn *c)
 		c->what = "send";
 		return CONN_FAILED;
 	}
-	if ((size_t)n < c->resp_len)
-		return CONN_SHORT;
-	return finish(c);
+	/*
+	 * shutdown(2), as the post does: send our FIN now. With close right
+	 * after, it adds nothing here; it matters when some other process
+	 * holds a copy of the socket, which close alone would leave open.
+	 * ENOTCONN: the client has already reset the connection.
+	 */
+	if (shutdown(c->fd, SHUT_RDWR) == -1 && errno != ENOTCONN) {
+		c->what = "shutdown";
+		return CONN_FAILED;
+	}
+	return (size_t)n < c->resp_len ? CONN_SHORT : CONN_ANSWERED;
 }
 /* ANCHOR_END: write_cb */
 /* ANCHOR_END: callbacks */
