@@ -1,9 +1,10 @@
-# tests/io.bash: the tests of chapter 06's correct I/O that the later
-# chapters repeat. A check_* function is one test's body, called from an
-# @test of the same name against the suite's own $BIN (and $HTTP_CH for the
-# parser); its arguments are what the chapters really differ in. The other
-# functions are pieces of a body that need a running server (server_start).
-# Load it after helper and http; defenses.bash loads it too.
+# tests/io.bash: the tests of reading (chapter 06) and writing (chapter 07)
+# that the later chapters repeat. A check_* function is one test's body,
+# called from an @test of the same name against the suite's own $BIN (and
+# $HTTP_CH for the parser); its arguments are what the chapters really
+# differ in. The other functions are pieces of a body that need a running
+# server (server_start). Load it after helper and http; defenses.bash loads
+# it too.
 
 # routes: GET /, GET /bytes/N, POST /echo, 404, and 405 with Allow
 # CONNECTION: what the 200 answer to curl says in its Connection header.
@@ -70,16 +71,111 @@ check_head_gets_the_head_get_would_get() {
 # [HEADERS]: header lines (peer's escapes) added to the request.
 check_a_head_that_arrives_one_byte_at() {
 	server_start "$BIN" 0
-	local req="GET /bytes/100 HTTP/1.1\r\nHost: x\r\n${1:-}\r\n"
+	local req="GET / HTTP/1.1\r\nHost: x\r\n${1:-}\r\n"
 	run -0 --separate-stderr timeout 20 "$COMMON/peer" -c 1 -d 5 -s "$req" "$SERVER_PORT"
 	[ "${lines[0]}" = $'HTTP/1.1 200 OK\r' ]
-	[ "${output#*$'\r\n\r\n'}" = "$(pattern 100)" ]
-	# 36 bytes or more, 5 ms apart: usually one read each, given to the
+	[ "${output#*$'\r\n\r\n'}" = Hello ]
+	# 27 bytes or more, 5 ms apart: usually one read each, given to the
 	# parser, and as many loop turns. A busy machine may not run the server
 	# between two bytes, and then one read takes several; so ask only for
 	# enough turns to show that the head came in pieces (the accept is one).
 	[ "$(turns)" -ge 6 ]
 	log_has "got all data: $(peer_length "$req") bytes"
+}
+
+# a 10 MB upload is read whole, far more than 4 KB per wakeup
+# [SERVER_OPTION...]: given to the server before its port.
+check_a_10_mb_upload_is_read_whole() {
+	server_start "$BIN" "$@" 0
+	local file=$BATS_TEST_TMPDIR/big size got t
+	big "$file" 10
+	size=$(stat -c %s "$file")
+	# No route takes an upload: the answer, 404, comes after the body.
+	run -0 http "http://127.0.0.1:$SERVER_PORT/upload" -H 'Expect:' \
+		--data-binary "@$file" -o /dev/null -w '%{http_code}'
+	[ "$output" = 404 ]
+	wait_for 10 log_has 'answered from request 1: 404'
+	got=$(sed -n 's/^got all data: \([0-9]*\) bytes$/\1/p' "$(log_of SERVER)")
+	[ -n "$got" ] && [ "$got" -gt "$size" ] || { echo "got '$got', file $size"; return 1; }
+	# One read of 4 KB per wakeup would take 2560 turns for 10 MB.
+	t=$(turns)
+	echo "$t loop turns"
+	[ "$t" -lt $((size / 4096 / 4)) ]
+}
+
+# 1000 SIGUSR1 during a large upload: the body is read whole
+# [SERVER_OPTION...]: given to the server after -q, before its port.
+check_1000_sigusr1_during_a_large_upload() {
+	server_start "$BIN" -q "$@" 0
+	local file=$BATS_TEST_TMPDIR/big code=$BATS_TEST_TMPDIR/code base pid i j
+	base=$(fd_count "$SERVER_PID")
+	big "$file" 10
+	# Some 2 s at 5 MB/s; the answer (404) comes after the last byte.
+	curl -sS --max-time 20 --limit-rate 5M -H 'Expect:' --data-binary "@$file" \
+		-o /dev/null -w '%{http_code}' \
+		"http://127.0.0.1:$SERVER_PORT/upload" >"$code" &
+	pid=$!
+	wait_for 10 fds_are $((base + 1))
+	# Ten bursts of 100, 100 ms apart: five while the body flows, five
+	# while curl is stopped and the server sleeps in epoll_wait.
+	for ((i = 0; i < 10; i++)); do
+		if [ "$i" -eq 5 ]; then
+			kill -0 "$pid" || { echo "the upload ended after 0.5 s"; return 1; }
+			kill -STOP "$pid"
+		fi
+		for ((j = 0; j < 100; j++)); do kill -USR1 "$SERVER_PID"; done
+		sleep 0.1
+	done
+	kill -CONT "$pid"
+	wait "$pid"
+	[ "$(<"$code")" = 404 ]
+	# Each wakeup by a signal was seen: epoll_wait failed with EINTR, and
+	# the loop looked at the handler's flag. Signals that arrive while
+	# one is pending merge, so there are fewer lines than signals.
+	[ "$(logged '^status: ')" -ge 1 ]
+	wait_for 10 fds_are "$base"
+	kill -USR1 "$SERVER_PID"
+	wait_for 10 log_has 'status: 0 connections, 1 answered'
+}
+
+# a request and its FIN in one read are answered
+# [HEADERS]: header lines (peer's escapes) added to the request.
+check_a_request_and_its_fin_in_one_read() {
+	server_start "$BIN" 0
+	local req="GET / HTTP/1.1\r\nContent-Length: 5\r\n${1:-}\r\nhello"
+	local out=$BATS_TEST_TMPDIR/out err=$BATS_TEST_TMPDIR/peer.err pid
+	# The server is stopped while the client connects, sends its request
+	# and half-closes: the connection then waits in the accept queue with
+	# the request and the FIN behind it, so that the server's first reads
+	# return the request, then 0. That 0 is not the end of the exchange.
+	kill -STOP "$SERVER_PID"
+	timeout 20 "$COMMON/peer" -v -h -s "$req" "$SERVER_PORT" >"$out" 2>"$err" &
+	pid=$!
+	wait_for 10 grep -q 'half-closed after' "$err" || { kill -CONT "$SERVER_PID"; return 1; }
+	kill -CONT "$SERVER_PID"
+	wait "$pid"
+	[ "$(head -n 1 "$out")" = $'HTTP/1.1 200 OK\r' ]
+	[ "$(tail -c 5 "$out")" = Hello ]
+	[[ $(<"$err") == *"closed by server (eof)"* ]]
+	wait_for 10 log_has 'answered from request 1: 200'
+	log_has "got all data: $(peer_length "$req") bytes"
+}
+
+# bytes that come while the answer is sent are read before the close: the
+# slow reader gets it all, then a FIN
+# [HEADERS]: header lines (peer's escapes) added to the request.
+check_bytes_that_come_while_the_answer_is_sent() {
+	server_start "$BIN" -q 0
+	local req="GET /bytes/10000000 HTTP/1.1\r\n${1:-}\r\n" out=$BATS_TEST_TMPDIR/out
+	# The request, then 100 ms later five more bytes, which the server
+	# does not read: it is sending by then (about 0.8 s at 13 MB/s, the
+	# last 4 MB or so from the socket's buffer after its last send).
+	# Were they left unread at close(2), the kernel would send a reset and
+	# drop what the client had not received yet.
+	run -0 --separate-stderr timeout 20 "$COMMON/peer" -r 65536/5 -o "$out" \
+		-c "$(peer_length "$req")" -d 100 -s "${req}EXTRA" "$SERVER_PORT"
+	[[ $stderr == *"closed by server (eof)"* ]]
+	[ "$(tail -c 10000000 "$out" | cksum)" = "$(pattern 10000000 | cksum)" ]
 }
 
 # a 10 MB POST /echo comes back byte for byte, read far more than 4 KB per
