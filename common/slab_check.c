@@ -7,7 +7,7 @@
  * connection from another's handler, chapter 06 never even gets one. So
  * the tests check the rule that makes it harmless instead: a token stops
  * finding anything once its value is removed, and keeps not finding it when
- * the slot is reused by a new value. Compiled by tests/06-correct-io.bats
+ * the slot is reused by a new value. Compiled by tests/06-reading.bats
  * against the chapter's slab.c:
  *
  *	cc -I chapters/06-reading common/slab_check.c \
