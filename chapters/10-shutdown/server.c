@@ -366,7 +366,10 @@ static void resume_listener(struct server *s)
 /* ANCHOR: on_listener */
 /*
  * on_listener: the listener is readable: a connection is queued. Accept
- * one, then re-arm: one-shot interest was disarmed by this very event.
+ * one, then re-arm: one-shot interest was disarmed by this very event, and
+ * without EPOLL_CTL_MOD the server would never hear of another client.
+ * Re-arming polls the listener afresh, so if more connections are queued,
+ * the next poll_wait reports it again at once.
  */
 static void on_listener(struct server *s)
 {
@@ -408,27 +411,28 @@ static int run(struct server *s)
 	for (;;) {
 		int timeout, stop;
 
-		s->now = timer_now();
-		expire(s);
-		/* Sleep until an event, or the nearest deadline. */
-		timeout = timers_timeout_ms(&s->timers, s->now);
-		timeout = listener_timeout_ms(&s->listener, s->now, timeout);
-		/*
-		 * EINTR: a handler ran (SIGUSR1). poll_wait then returns no
-		 * events; look at what the handler asked for, and wait again.
-		 */
-		if (poll_wait(&s->poll, &s->events, timeout) == -1 &&
-		    errno != EINTR)
-			die("poll_wait");
-		s->now = timer_now();
-		if (s->listener.paused && s->now >= s->listener.resume_at)
-			resume_listener(s); /* try accept4 again */
+		/* What the SIGUSR1 handler asked for, before each wait. */
 		if (status_wanted) {
 			status_wanted = 0;
 			printf("status: %zu connections, %" PRIu64
 			       " answered\n",
 			       slab_len(&s->conns), s->answered);
 		}
+		s->now = timer_now();
+		expire(s);
+		/* Sleep until an event, a deadline, or the end of a pause. */
+		timeout = timers_timeout_ms(&s->timers, s->now);
+		timeout = listener_timeout_ms(&s->listener, s->now, timeout);
+		if (poll_wait(&s->poll, &s->events, timeout) == -1) {
+			/* A signal (a handler ran): wait again. */
+			if (errno == EINTR)
+				continue;
+			die("poll_wait");
+		}
+		s->now = timer_now();
+		if (s->listener.paused && s->now >= s->listener.resume_at)
+			resume_listener(s); /* try accept4 again */
+		/* The post's measure of concurrency: contexts alive now. */
 		if (events_len(&s->events) > 0 && !s->quiet)
 			printf("requests in flight: %zu\n",
 			       slab_len(&s->conns));

@@ -3,11 +3,12 @@
  *
  * Every deadline in this server has the same length, the -t SECONDS of the
  * command line: a request must arrive whole within it, a response must make
- * progress within it, a lingering close lasts at most that long. A deadline
- * is always set to "now + length", and now only moves forward, so a
- * deadline set later is never earlier than one set before it. Appending to
- * a FIFO therefore keeps the FIFO sorted: the head is always the nearest
- * deadline, and nothing ever has to be inserted in the middle.
+ * progress within it (the server's deadline_update says which deadlines
+ * there are). A deadline is always set to "now + length", and now only
+ * moves forward, so a deadline set later is never earlier than one set
+ * before it. Appending to a FIFO therefore keeps the FIFO sorted: the head
+ * is always the nearest deadline, and nothing ever has to be inserted in
+ * the middle.
  *
  *	arm     unlink (if queued), deadline = now + length, append    O(1)
  *	cancel  unlink                                                 O(1)
