@@ -42,6 +42,7 @@ check_limits_a_head_over_8_kib_gets() {
 	# A request line that alone passes the limit: 414 (RFC 9112 section 3).
 	run -0 --separate-stderr ask "GET /$pad HTTP/1.1\r\nHost: x\r\n\r\n"
 	whole_response 414
+	[ "${lines[0]}" = $'HTTP/1.1 414 URI Too Long\r' ]
 	wait_for 10 fds_are "$base"
 	alive_and_served
 }
