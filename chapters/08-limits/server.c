@@ -1,0 +1,402 @@
+/*
+ * server.c - the one-shot HTTP server, reading and writing correctly.
+ *
+ * Listens on 127.0.0.1:PORT (default 8000; 0 lets the kernel choose) and
+ * serves every client from one thread with one poll, as Mario Zupan's
+ * "Epoll With Rust" does. The listener is one-shot, re-armed after each
+ * accept. Each connection is one-shot too, and goes round a cycle: armed
+ * for reading, it reads and accumulates the request, until EAGAIN at each
+ * event, until the head and the Content-Length bytes of body are in; then
+ * it answers at once, in as many sends as the kernel wants, and waits for
+ * room (EPOLLOUT) only when a send stops short; then it is closed. Its
+ * token is a slot and a generation (slab.h). SIGUSR1 asks for a status
+ * line. SIGPIPE is ignored, behind MSG_NOSIGNAL.
+ *
+ * What a request may be is bounded (conn.c): a head over 8 KiB is 431 (a
+ * request line alone that long, 414), a body over -b BYTES is 413, and
+ * chunked bodies are decoded within the same limit (chunked.c).
+ *
+ *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
+ *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
+ *	curl -sS --data-binary @file http://127.0.0.1:8000/echo | cmp - file
+ *	kill -USR1 PID                (prints a status line)
+ *	./server -q 0                 (quiet, on a port the kernel chooses)
+ *	./server -b 65536 0           (bodies of at most 64 KiB)
+ *
+ * The log is the post's: "new client", "requests in flight" on every turn
+ * of the loop that has events, "got all data", "answered from request",
+ * now with the status, and a line when a client leaves early.
+ *
+ * Sections: the server, logging, signals, connections, the listener, the
+ * event loop, the command line, main.
+ */
+/* getopt(3), sigaction(2) and the socket calls under -std=c11. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "net.h"
+#include "poll.h"
+#include "slab.h"
+
+#define DEFAULT_PORT	 8000
+#define DEFAULT_MAX_BODY (1u << 20) /* -b: bytes (1 MiB) */
+#define MAX_MAX_BODY	 (1u << 30) /* -b: 1 GiB at most (held in memory) */
+#define EVENTS_CAP	 1024 /* events one poll_wait can return (the post's) */
+
+/*** the server ***/
+
+/* ANCHOR: tokens */
+/*
+ * Tokens: a connection's token is its slab token (slab.h), a slot index
+ * and a generation; 0 is never one of those, so the listener takes it.
+ */
+#define LISTENER 0
+
+/* Everything the event loop works with. */
+struct server {
+	struct poll poll;     /* the epoll instance; only main waits on it */
+	struct events events; /* what the last poll_wait returned */
+	struct slab conns;    /* token -> struct conn *, one per client */
+	int listener;	      /* the listening socket, under token LISTENER */
+	uint64_t max_body;    /* -b: the largest request body */
+	uint64_t next_id;     /* the next connection's number in the log */
+	uint64_t answered;    /* responses sent whole, for the status line */
+	bool quiet;	      /* -q: no per-request log lines */
+};
+/* ANCHOR_END: tokens */
+
+/*** logging ***/
+
+/* die: a failure the server cannot serve through: what: strerror, exit 1. */
+static void die(const char *what)
+{
+	fprintf(stderr, "%s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* warn: a failure that ends one connection at most: logged, and go on. */
+static void warn(const char *who, const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", who, what, strerror(err));
+}
+
+/*** signals ***/
+
+/* ANCHOR: signals */
+/* Set by the SIGUSR1 handler, read and cleared by the loop. */
+static volatile sig_atomic_t status_wanted;
+
+/* on_sigusr1: ask for a status line; all a handler may safely do. */
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	status_wanted = 1;
+}
+
+/*
+ * signals_setup: SIGUSR1 asks for a status line. SA_RESTART is set, so
+ * that blocking calls such as a write(2) to a full stdout pipe resume
+ * after the handler instead of failing; even so epoll_wait fails with
+ * EINTR (signal(7) lists it among the calls never restarted), which is
+ * what run expects. recv and sendmsg on our non-blocking sockets never
+ * sleep, so they are not interrupted in practice; their EINTR loops are
+ * there because POSIX allows it.
+ *
+ * SIGPIPE is ignored. Every send already says MSG_NOSIGNAL, so no socket
+ * can raise it; this is the belt to those braces: it covers stdout too
+ * (the log piped into a pager that quit), where a server should see
+ * EPIPE and carry on rather than die.
+ */
+static void signals_setup(void)
+{
+	struct sigaction sa = {.sa_handler = on_sigusr1,
+			       .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) == -1)
+		die("sigaction SIGUSR1");
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = 0;
+	if (sigaction(SIGPIPE, &sa, NULL) == -1)
+		die("sigaction SIGPIPE");
+}
+/* ANCHOR_END: signals */
+
+/*** connections ***/
+
+/* ANCHOR: conn_add */
+/*
+ * conn_add: give accepted socket fd a token and a context, and watch it.
+ * The context goes into the slab before the socket goes into epoll, so no
+ * event can ever arrive for a token the slab does not know.
+ */
+static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
+{
+	const struct registry *r = poll_registry(&s->poll);
+	struct conn *c = conn_new(fd, s->next_id, peer, s->max_body);
+
+	if (!c) {
+		warn("server", "conn_new", errno);
+		close(fd);
+		return;
+	}
+	c->token = slab_insert(&s->conns, c);
+	if (c->token == 0) {
+		warn(c->peer, "slab_insert", errno);
+		conn_free(c);
+		return;
+	}
+	if (registry_register(r, fd, c->token,
+			      INTEREST_READABLE | INTEREST_ONESHOT) == -1) {
+		warn(c->peer, "registry_register", errno);
+		slab_remove(&s->conns, c->token);
+		conn_free(c);
+		return;
+	}
+	s->next_id++;
+	if (!s->quiet)
+		printf("new client: %s\n", c->peer);
+}
+/* ANCHOR_END: conn_add */
+
+/* ANCHOR: conn_drop */
+/*
+ * conn_drop: forget a connection: out of the slab, out of epoll, closed.
+ * epoll(7): deregister before close. close removes a descriptor from epoll
+ * only with the last reference to its open file, and it is not ours to
+ * know whether some other reference (a dup, a child) exists.
+ */
+static void conn_drop(struct server *s, struct conn *c)
+{
+	slab_remove(&s->conns, c->token);
+	if (registry_deregister(poll_registry(&s->poll), c->fd) == -1)
+		warn(c->peer, "registry_deregister", errno);
+	conn_free(c);
+}
+/* ANCHOR_END: conn_drop */
+
+/* ANCHOR: on_conn */
+/*
+ * on_conn: connection c's socket is ready, as event e says.
+ */
+static void on_conn(struct server *s, struct conn *c, struct event e)
+{
+	const struct registry *r = poll_registry(&s->poll);
+	bool was_complete = c->complete;
+	enum conn_result res;
+
+	/*
+	 * An error or a hang-up (both directions shut, or a reset): nothing
+	 * more can come in or go out. Under one-shot these end the
+	 * connection here, or nobody would ever look at it again. A reset
+	 * is the client's choice, not a failure: no error line for it.
+	 */
+	if (event_is_error(e) || event_is_write_closed(e)) {
+		int err = conn_error(c);
+
+		if (err && err != ECONNRESET && err != EPIPE)
+			warn(c->peer, "socket", err);
+		else if (!s->quiet)
+			printf("%s: reset by the client\n", c->peer);
+		conn_drop(s, c);
+		return;
+	}
+	res = conn_ready_cb(c, r);
+	if (!was_complete && c->complete && !s->quiet)
+		printf("got all data: %zu bytes\n",
+		       c->head_len + (size_t)c->body_len);
+	switch (res) {
+	case CONN_WAITING:
+		return;
+	case CONN_DONE:
+		s->answered++;
+		if (!s->quiet)
+			printf("answered from request %" PRIu64 ": %d\n", c->id,
+			       c->status);
+		break;
+	case CONN_CLOSED:
+		if (c->len > 0 && !s->quiet)
+			printf("%s: left after %zu bytes of a request\n",
+			       c->peer, c->len);
+		break;
+	case CONN_RESET:
+		if (!s->quiet)
+			printf("%s: reset by the client\n", c->peer);
+		break;
+	case CONN_FAILED:
+		warn(c->peer, c->what, errno);
+		break;
+	}
+	conn_drop(s, c);
+}
+/* ANCHOR_END: on_conn */
+
+/*** the listener ***/
+
+/* ANCHOR: on_listener */
+/*
+ * on_listener: the listener is readable: a connection is queued. Accept
+ * one, then re-arm: one-shot interest was disarmed by this very event, and
+ * without EPOLL_CTL_MOD the server would never hear of another client.
+ * Re-arming polls the listener afresh, so if more connections are queued,
+ * the next poll_wait reports it again at once.
+ */
+static void on_listener(struct server *s)
+{
+	struct sockaddr_in peer;
+	int fd = net_accept(s->listener, &peer);
+
+	if (fd != -1)
+		conn_add(s, fd, &peer);
+	else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		/*
+		 * accept(2): ECONNABORTED (the client gave up while queued),
+		 * EMFILE/ENFILE (out of descriptors), ENOBUFS/ENOMEM, or a
+		 * network error. Each concerns one connection or one moment,
+		 * never the server: log it and go on. EAGAIN is a spurious
+		 * wakeup and EINTR a signal; re-arming handles both.
+		 */
+		warn("server", "accept", errno);
+	if (registry_reregister(poll_registry(&s->poll), s->listener, LISTENER,
+				INTEREST_READABLE | INTEREST_ONESHOT) == -1)
+		die("registry_reregister (listener)"); /* deaf for good */
+}
+/* ANCHOR_END: on_listener */
+
+/*** the event loop ***/
+
+/* ANCHOR: loop */
+/* run: wait and dispatch, forever. */
+static _Noreturn void run(struct server *s)
+{
+	for (;;) {
+		/* What the SIGUSR1 handler asked for, before each wait. */
+		if (status_wanted) {
+			status_wanted = 0;
+			printf("status: %zu connections, %" PRIu64
+			       " answered\n",
+			       slab_len(&s->conns), s->answered);
+		}
+		if (poll_wait(&s->poll, &s->events, -1) == -1) {
+			/* A signal (a handler ran, or a stop): wait again. */
+			if (errno == EINTR)
+				continue;
+			die("poll_wait");
+		}
+		/* The post's measure of concurrency: contexts alive now. */
+		if (!s->quiet)
+			printf("requests in flight: %zu\n",
+			       slab_len(&s->conns));
+		for (size_t i = 0; i < events_len(&s->events); i++) {
+			struct event e = events_get(&s->events, i);
+			uint64_t token = event_token(e);
+			struct conn *c;
+
+			if (token == LISTENER) {
+				on_listener(s);
+				continue;
+			}
+			/*
+			 * Under one-shot a token is reported once per arming,
+			 * so an event for a connection closed earlier in this
+			 * batch cannot happen; if it ever did, there is no
+			 * context, and nothing to do: its slot's generation
+			 * has moved on (slab.h), even if the slot and the
+			 * descriptor number are a new connection's now.
+			 */
+			c = slab_get(&s->conns, token);
+			if (c)
+				on_conn(s, c, e);
+		}
+	}
+}
+/* ANCHOR_END: loop */
+
+/*** the command line ***/
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: server [-q] [-b BYTES] [PORT]   (defaults: -b %u, "
+		"port %d; 0 lets the kernel choose)\n",
+		DEFAULT_MAX_BODY, DEFAULT_PORT);
+	exit(2);
+}
+
+/* parse_number: s as decimal digits, from min to max, or usage(). */
+static unsigned long parse_number(const char *s, unsigned long min,
+				  unsigned long max)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0')
+		usage();
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			usage();
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > max)
+			usage();
+	}
+	if (v < min)
+		usage();
+	return v;
+}
+
+/*** main ***/
+
+int main(int argc, char **argv)
+{
+	struct server s = {.next_id = 1}; /* conns: empty */
+	unsigned short port = DEFAULT_PORT;
+	const char *what;
+	int opt, bound;
+
+	s.max_body = DEFAULT_MAX_BODY;
+	while ((opt = getopt(argc, argv, "qb:")) != -1) {
+		switch (opt) {
+		case 'q':
+			s.quiet = true;
+			break;
+		case 'b':
+			s.max_body = parse_number(optarg, 0, MAX_MAX_BODY);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc - optind > 1)
+		usage();
+	if (argc - optind == 1)
+		port = (unsigned short)parse_number(argv[optind], 0, 65535);
+	/* One line at a time, even when stdout is a file or a pipe. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	/* ANCHOR: setup */
+	signals_setup();
+	s.listener = net_listen(port, &what);
+	if (s.listener == -1)
+		die(what);
+	bound = net_local_port(s.listener);
+	if (bound == -1)
+		die("getsockname");
+	if (poll_new(&s.poll) == -1)
+		die("poll_new");
+	if (events_new(&s.events, EVENTS_CAP) == -1)
+		die("events_new");
+	if (registry_register(poll_registry(&s.poll), s.listener, LISTENER,
+			      INTEREST_READABLE | INTEREST_ONESHOT) == -1)
+		die("registry_register (listener)");
+	printf("listening on 127.0.0.1:%d\n", bound);
+	run(&s);
+	/* ANCHOR_END: setup */
+}
