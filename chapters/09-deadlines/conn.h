@@ -5,17 +5,16 @@
  * The server keeps a struct conn per accepted socket in its slab (slab.h).
  * A connection goes through three states, and is then closed:
  *
- *	CONN_HEAD       reading the request head (at most MAX_HEAD bytes);
- *	                http.c says when it is whole
- *	CONN_BODY       reading the body: Content-Length bytes, or chunks
- *	                decoded by chunked.c (after sending "100 Continue" if
- *	                the client asked for it); at most max_body bytes
- *	CONN_WRITING    sending the response (out.h), then closing
+ *	CONN_HEAD     reading the request head (at most MAX_HEAD bytes);
+ *	              http.c says when it is whole
+ *	CONN_BODY     reading the body: Content-Length bytes, or chunks
+ *	              decoded by chunked.c (after sending "100 Continue" if
+ *	              the client asked for it); at most max_body bytes
+ *	CONN_WRITING  sending the response (out.h), then closing
  *
- * It stays registered one-shot: every event is followed
- * by one decision about what to wait for next. Reading while in the first
- * two states; writing only while some output is pending, that is, only
- * after a send stopped short.
+ * It stays registered one-shot, for reading in the first two states, and
+ * for writing only while some output is pending: only after a send
+ * stopped short.
  *
  * Each connection also has a deadline (struct timer, timer.h), which the
  * server sets as the state changes; conn.c never looks at the clock.
@@ -40,9 +39,9 @@
 /* ANCHOR: conn */
 /* Where a connection is in its one request. */
 enum conn_state {
-	CONN_HEAD,	/* reading the head */
-	CONN_BODY,	/* reading the body */
-	CONN_WRITING,	/* the request is dealt with; sending the response */
+	CONN_HEAD,    /* reading the head */
+	CONN_BODY,    /* reading the body */
+	CONN_WRITING, /* the request is dealt with; sending the response */
 };
 
 /* The context of one connection. */
@@ -63,14 +62,14 @@ struct conn {
 	uint64_t max_body;	 /* the largest body accepted (-b); 413 */
 	bool chunked;		 /* the body is chunked: see dechunk */
 	struct http_chunked dechunk; /* if chunked: the decoder's place */
-	struct http_span method;     /* once parsed: the method, in buf */
-	struct http_span target;     /* once parsed: the request-target */
-	bool expect;		     /* a 100 Continue is owed */
-	bool eof;		     /* the client has sent all it will (FIN) */
-	bool complete;		     /* the whole request was read */
-	int status;		     /* the response's status code */
-	struct out out;		     /* what remains to be sent */
-	struct timer timer;	     /* its deadline, in the server's queue */
+	struct http_span method; /* once parsed: the method, in buf */
+	struct http_span target; /* once parsed: the request-target */
+	bool expect;		 /* a 100 Continue is owed */
+	bool eof;		 /* the client has sent all it will (FIN) */
+	bool complete;		 /* the whole request was read */
+	int status;		 /* the response's status code */
+	struct out out;		 /* what remains to be sent */
+	struct timer timer;	 /* its deadline, in the server's queue */
 };
 
 /* What conn_ready_cb did, and what the server must do next. */

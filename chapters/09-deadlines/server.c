@@ -1,27 +1,38 @@
 /*
- * server.c - the one-shot HTTP server, with a deadline for every
- * connection.
+ * server.c - the one-shot HTTP server, reading and writing correctly.
  *
  * Listens on 127.0.0.1:PORT (default 8000; 0 lets the kernel choose) and
- * serves every client from one thread with one poll: a one-shot listener,
- * one-shot connections, one request each, then close. Around that:
+ * serves every client from one thread with one poll, as Mario Zupan's
+ * "Epoll With Rust" does. The listener is one-shot, re-armed after each
+ * accept. Each connection is one-shot too, and goes round a cycle: armed
+ * for reading, it reads and accumulates the request, until EAGAIN at each
+ * event, until the head and the Content-Length bytes of body are in; then
+ * it answers at once, in as many sends as the kernel wants, and waits for
+ * room (EPOLLOUT) only when a send stops short; then it is closed. Its
+ * token is a slot and a generation (slab.h). SIGUSR1 asks for a status
+ * line. SIGPIPE is ignored, behind MSG_NOSIGNAL.
  *
- *	limits: a head over 8 KiB is 431, a body over -b BYTES 413 (conn.c),
- *	and chunked bodies are decoded within the same limit (chunked.c);
- *	deadlines: a request must arrive whole within -t SECONDS of the
- *	accept, however slowly its bytes trickle in (slowloris), and a
- *	response must make progress every -t (timer.h: one queue, because
- *	every deadline has the same length). The wait sleeps until the
- *	nearest deadline, and no longer.
+ * What a request may be is bounded (conn.c): a head over 8 KiB is 431 (a
+ * request line alone that long, 414), a body over -b BYTES is 413, and
+ * chunked bodies are decoded within the same limit (chunked.c).
+ *
+ * Every connection has a deadline, -t SECONDS, on one timer queue
+ * (timer.h): a request must arrive whole within -t of the accept, however
+ * slowly its bytes trickle in (slowloris), and a response must make
+ * progress every -t. The wait sleeps until the nearest deadline, and no
+ * longer.
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
- *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
+ *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
+ *	curl -sS --data-binary @file http://127.0.0.1:8000/echo | cmp - file
  *	kill -USR1 PID                (prints a status line)
+ *	./server -q 0                 (quiet, on a port the kernel chooses)
+ *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
  *
- * The log: "new client", "requests in flight" on every turn of the loop
- * that has events, "got all data", "answered from request N: STATUS", a
- * line when a client leaves early, and one for each deadline that passes
- * ("timeout").
+ * The log is the post's: "new client", "requests in flight" on every turn
+ * of the loop that has events, "got all data", "answered from request",
+ * now with the status, a line when a client leaves early, and one for
+ * each deadline that passes ("timeout").
  *
  * Sections: the server, logging, signals, connections, deadlines, the
  * listener, the event loop, the command line, main.
@@ -109,9 +120,9 @@ static void on_sigusr1(int sig)
  * that blocking calls such as a write(2) to a full stdout pipe resume
  * after the handler instead of failing; even so epoll_wait fails with
  * EINTR (signal(7) lists it among the calls never restarted), which is
- * what run expects. recv, sendmsg and accept4 on our non-blocking
- * sockets never sleep, so they are not interrupted in practice; their
- * EINTR loops are there because POSIX allows it.
+ * what run expects. recv and sendmsg on our non-blocking sockets never
+ * sleep, so they are not interrupted in practice; their EINTR loops are
+ * there because POSIX allows it.
  *
  * SIGPIPE is ignored. Every send already says MSG_NOSIGNAL, so no socket
  * can raise it; this is the belt to those braces: it covers stdout too
@@ -137,9 +148,9 @@ static void signals_setup(void)
 
 /* ANCHOR: conn_add */
 /*
- * conn_add: give accepted socket fd a context and a slot, and watch it
- * under the slot's token. The context is in the slab before the socket is
- * in epoll, so no event can arrive for a token the slab does not know.
+ * conn_add: give accepted socket fd a token and a context, and watch it.
+ * The context goes into the slab before the socket goes into epoll, so no
+ * event can ever arrive for a token the slab does not know.
  */
 static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 {
@@ -175,10 +186,10 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 
 /* ANCHOR: conn_drop */
 /*
- * conn_drop: forget a connection: out of the slab (its token is dead from
- * now on), out of epoll, closed. epoll(7): deregister before close. close
- * removes a descriptor from epoll only with the last reference to its
- * open file, and it is not ours to know whether another one exists.
+ * conn_drop: forget a connection: out of the slab, out of epoll, closed.
+ * epoll(7): deregister before close. close removes a descriptor from epoll
+ * only with the last reference to its open file, and it is not ours to
+ * know whether some other reference (a dup, a child) exists.
  */
 static void conn_drop(struct server *s, struct conn *c)
 {
@@ -278,10 +289,10 @@ static void on_conn(struct server *s, struct conn *c, struct event e)
 	enum conn_result res;
 
 	/*
-	 * An error, or a hang-up (both directions shut: for a socket we have
-	 * not shut down, a reset). Nothing can be sent any more: collect the
-	 * error, which reading SO_ERROR also clears, and close. A reset is
-	 * the client's choice, not a failure: no error line for it.
+	 * An error or a hang-up (both directions shut, or a reset): nothing
+	 * more can come in or go out. Under one-shot these end the
+	 * connection here, or nobody would ever look at it again. A reset
+	 * is the client's choice, not a failure: no error line for it.
 	 */
 	if (event_is_error(e) || event_is_write_closed(e)) {
 		int err = conn_error(c);
@@ -399,14 +410,12 @@ static _Noreturn void run(struct server *s)
 				continue;
 			}
 			/*
-			 * A token whose connection was closed earlier in this
-			 * batch finds nothing, even if its slot and its
-			 * descriptor number are already a new connection's:
-			 * the slot's generation has moved on (slab.h). In
-			 * this server it cannot happen: under one-shot a
-			 * source is reported at most once per batch, and a
-			 * handler closes only its own connection (the book
-			 * explains). The check is the defence for when it can.
+			 * Under one-shot a token is reported once per arming,
+			 * so an event for a connection closed earlier in this
+			 * batch cannot happen; if it ever did, there is no
+			 * context, and nothing to do: its slot's generation
+			 * has moved on (slab.h), even if the slot and the
+			 * descriptor number are a new connection's now.
 			 */
 			c = slab_get(&s->conns, token);
 			if (c)

@@ -2,25 +2,30 @@
  * conn.c - a connection's context and its callback, for conn.h.
  *
  * conn_ready_cb reads until EAGAIN (or this turn's budget) and gives what
- * came to the parser (http.c), whose errors become responses, not silence.
+ * came to the parser (http.c), whose errors become responses (400, 501,
+ * 505...), not silence. End of stream after a whole request is a
+ * half-close, and the request is answered; a reset is the client leaving.
+ * A client that asks first (Expect: 100-continue) is told to go ahead.
+ * The response is sent at once, in as many pieces as the kernel takes,
+ * and EPOLLOUT is armed only while some of it is still to go.
+ *
  * What a request may be is bounded: a head longer than MAX_HEAD is 431 (a
  * request line alone that long, 414), and a body longer than max_body is
  * 413, said before the body is read when Content-Length gives its size
  * away. Chunked bodies are decoded (chunked.c) within the same limit.
  * Reading never goes past the end of the request: at most MAX_HEAD bytes
  * for the head, then exactly the body, so that memory is bounded by the
- * limits and not by what the client sends. A client that asks first
- * (Expect: 100-continue) is told to go ahead. The response is sent at
- * once, in as many pieces as the kernel takes, and EPOLLOUT is armed only
- * while some of it is still to go. After it, a lingering close: our side
- * is shut down, and what the client still sends is read and thrown away
- * until it shuts down its side, so that closing never resets a connection
- * whose client has not read our answer yet.
+ * limits and not by what the client sends.
+ *
+ * After the response, a lingering close: our side is shut down, and what
+ * the client still sends is read and thrown away until it shuts down its
+ * side, so that closing never resets a connection whose client has not
+ * read our answer yet.
  *
  * Sections: budgets and limits, the context, re-arming, reading, the
- * request, finishing, the callback.
+ * request, answering, the callback.
  */
-/* MSG_NOSIGNAL and friends are POSIX.1-2008, which -std=c11 hides. */
+/* MSG_NOSIGNAL is POSIX.1-2008, which -std=c11 alone hides. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -48,11 +53,8 @@
 #define WRITE_BUDGET (4 * 1024 * 1024)
 /* ANCHOR_END: budgets */
 
-/* A request buffer's first size. */
-#define READ_CHUNK (64 * 1024)
-
-/* With less free room than this, the buffer doubles before the next recv. */
-#define READ_MIN (4 * 1024)
+/* The least room a read is offered; the buffer doubles to make it. */
+#define READ_CHUNK 4096
 
 /* ANCHOR: limits */
 /*
@@ -128,20 +130,17 @@ static enum conn_result arm(struct conn *c, const struct registry *r)
 /*** reading ***/
 
 /*
- * reserve: room for at least READ_MIN more bytes in c->buf: READ_CHUNK
- * bytes at first, doubled whenever the free room falls below READ_MIN
- * (recv is offered all of it). So a small request never grows the buffer,
- * and a large one doubles it as it fills. 0, or -1 with errno ENOMEM (the
- * buffer is then unchanged).
+ * reserve: room for READ_CHUNK more bytes in c->buf, doubling it as
+ * needed. 0, or -1 with errno ENOMEM (the buffer is then unchanged).
  */
 static int reserve(struct conn *c)
 {
 	size_t cap = c->cap ? c->cap : READ_CHUNK;
 	char *buf;
 
-	if (c->cap - c->len >= READ_MIN)
+	if (c->cap - c->len >= READ_CHUNK)
 		return 0;
-	while (cap - c->len < READ_MIN) {
+	while (cap - c->len < READ_CHUNK) {
 		if (cap > SIZE_MAX / 2) {
 			errno = ENOMEM;
 			return -1;
@@ -162,7 +161,7 @@ static int reserve(struct conn *c)
  * most MAX_HEAD bytes; then exactly the Content-Length body; or, chunked,
  * READ_CHUNK raw bytes at a time, which the decoder shrinks to their data
  * before the next read. Never past the end of the request: what follows
- * it stays in the socket, for the lingering close to discard.
+ * it stays in the socket, for finish to discard.
  */
 static size_t wanted(const struct conn *c)
 {
@@ -286,7 +285,7 @@ static enum conn_result parse_head(struct conn *c)
 	if (r == HTTP_HEAD_TOO_LARGE && !memchr(c->buf, '\n', c->len))
 		return refuse(c, 414);
 	if (r < 0)
-		return refuse(c, http_error_status(r)); /* 400, 505, 431 */
+		return refuse(c, http_error_status(r)); /* 400, 431, 505 */
 	c->head_len = (size_t)r;
 	c->method = req.method;
 	c->target = req.target;
@@ -397,7 +396,7 @@ static enum conn_result read_request(struct conn *c)
 /* ANCHOR_END: read_request */
 /* ANCHOR_END: parse */
 
-/*** finishing ***/
+/*** answering ***/
 
 /* ANCHOR: finish */
 /*
@@ -459,6 +458,7 @@ static enum conn_result finish(struct conn *c)
 
 /*** the callback ***/
 
+/* ANCHOR: callbacks */
 /* ANCHOR: ready_cb */
 enum conn_result conn_ready_cb(struct conn *c, const struct registry *r)
 {
@@ -498,3 +498,4 @@ enum conn_result conn_ready_cb(struct conn *c, const struct registry *r)
 	return arm(c, r);
 }
 /* ANCHOR_END: ready_cb */
+/* ANCHOR_END: callbacks */

@@ -15,9 +15,8 @@
  *	                and discarding what the client still sends, until it
  *	                closes its side (or the deadline passes)
  *
- * It stays registered one-shot: every event is followed
- * by one decision about what to wait for next. Reading in every state but
- * CONN_WRITING; writing only while some output is pending, that is, only
+ * It stays registered one-shot, for reading in every state but
+ * CONN_WRITING, and for writing only while some output is pending: only
  * after a send stopped short.
  *
  * Each connection also has a deadline (struct timer, timer.h), which the
@@ -67,15 +66,15 @@ struct conn {
 	uint64_t max_body;	 /* the largest body accepted (-b); 413 */
 	bool chunked;		 /* the body is chunked: see dechunk */
 	struct http_chunked dechunk; /* if chunked: the decoder's place */
-	struct http_span method;     /* once parsed: the method, in buf */
-	struct http_span target;     /* once parsed: the request-target */
-	bool expect;		     /* a 100 Continue is owed */
-	bool eof;		     /* the client has sent all it will (FIN) */
-	bool complete;		     /* the whole request was read */
-	bool answered;		     /* the response was sent whole */
-	int status;		     /* the response's status code */
-	struct out out;		     /* what remains to be sent */
-	struct timer timer;	     /* its deadline, in the server's queue */
+	struct http_span method; /* once parsed: the method, in buf */
+	struct http_span target; /* once parsed: the request-target */
+	bool expect;		 /* a 100 Continue is owed */
+	bool eof;		 /* the client has sent all it will (FIN) */
+	bool complete;		 /* the whole request was read */
+	bool answered;		 /* the response was sent whole */
+	int status;		 /* the response's status code */
+	struct out out;		 /* what remains to be sent */
+	struct timer timer;	 /* its deadline, in the server's queue */
 };
 
 /* What conn_ready_cb did, and what the server must do next. */

@@ -1,33 +1,47 @@
 /*
- * server.c - the one-shot HTTP server, from its first accept to its exit.
+ * server.c - the one-shot HTTP server, reading and writing correctly.
  *
  * Listens on 127.0.0.1:PORT (default 8000; 0 lets the kernel choose) and
- * serves every client from one thread with one poll: a one-shot listener,
- * one-shot connections, one request each, then close. Around that:
+ * serves every client from one thread with one poll, as Mario Zupan's
+ * "Epoll With Rust" does. The listener is one-shot, re-armed after each
+ * accept. Each connection is one-shot too, and goes round a cycle: armed
+ * for reading, it reads and accumulates the request, until EAGAIN at each
+ * event, until the head and the Content-Length bytes of body are in; then
+ * it answers at once, in as many sends as the kernel wants, and waits for
+ * room (EPOLLOUT) only when a send stops short; then it is closed. Its
+ * token is a slot and a generation (slab.h). SIGUSR1 asks for a status
+ * line. SIGPIPE is ignored, behind MSG_NOSIGNAL.
  *
- *	limits: a head over 8 KiB is 431, a body over -b BYTES 413 (conn.c),
- *	and chunked bodies are decoded within the same limit (chunked.c);
- *	deadlines: a request must arrive whole within -t SECONDS of the
- *	accept, however slowly its bytes trickle in (slowloris); a response
- *	must make progress every -t; a lingering close lasts at most -t
- *	(timer.h: one queue, because every deadline has the same length);
- *	a lingering close, so that an error answered early (413) reaches a
- *	client that is still uploading (conn.c); a spare descriptor for when
- *	accept4 fails with EMFILE, and a listener that pauses rather than
- *	spins or goes deaf (listener.h); and SIGINT/SIGTERM read from a
- *	signalfd in the epoll set (stop.h): the server closes everything,
- *	frees everything, and exits 0.
+ * What a request may be is bounded (conn.c): a head over 8 KiB is 431 (a
+ * request line alone that long, 414), a body over -b BYTES is 413, and
+ * chunked bodies are decoded within the same limit (chunked.c).
+ *
+ * Every connection has a deadline, -t SECONDS, on one timer queue
+ * (timer.h): a request must arrive whole within -t of the accept, however
+ * slowly its bytes trickle in (slowloris), and a response must make
+ * progress every -t; a lingering close lasts at most -t. The wait sleeps
+ * until the nearest deadline, and no longer.
+ *
+ * The edges of its life: a lingering close, so that an answer sent early
+ * (a 413 after the head) reaches a client that is still uploading
+ * (conn.c); a spare descriptor for when accept4 fails with EMFILE, and a
+ * listener that pauses rather than spins or goes deaf (listener.h); and
+ * SIGINT/SIGTERM read from a signalfd in the epoll set (stop.h): the
+ * server closes everything, frees everything, and exits 0.
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
- *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
+ *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
+ *	curl -sS --data-binary @file http://127.0.0.1:8000/echo | cmp - file
  *	kill -USR1 PID                (prints a status line)
  *	kill PID                      (or Ctrl-C: a clean exit, status 0)
+ *	./server -q 0                 (quiet, on a port the kernel chooses)
+ *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
  *
- * The log: "new client", "requests in flight" on every turn of the loop
- * that has events, "got all data", "answered from request N: STATUS", a
- * line when a client leaves early, one for each deadline that passes
- * ("timeout"), one for each connection refused for want of descriptors,
- * and one for the shutdown.
+ * The log is the post's: "new client", "requests in flight" on every turn
+ * of the loop that has events, "got all data", "answered from request",
+ * now with the status, a line when a client leaves early, one for each
+ * deadline that passes ("timeout"), one for each connection refused for
+ * want of descriptors, and one for the shutdown.
  *
  * Sections: the server, logging, signals, connections, deadlines, the
  * listener, the event loop, shutting down, the command line, main.
@@ -148,9 +162,9 @@ static void signals_setup(void)
 
 /* ANCHOR: conn_add */
 /*
- * conn_add: give accepted socket fd a context and a slot, and watch it
- * under the slot's token. The context is in the slab before the socket is
- * in epoll, so no event can arrive for a token the slab does not know.
+ * conn_add: give accepted socket fd a token and a context, and watch it.
+ * The context goes into the slab before the socket goes into epoll, so no
+ * event can ever arrive for a token the slab does not know.
  */
 static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 {
@@ -186,10 +200,10 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 
 /* ANCHOR: conn_drop */
 /*
- * conn_drop: forget a connection: out of the slab (its token is dead from
- * now on), out of epoll, closed. epoll(7): deregister before close. close
- * removes a descriptor from epoll only with the last reference to its
- * open file, and it is not ours to know whether another one exists.
+ * conn_drop: forget a connection: out of the slab, out of epoll, closed.
+ * epoll(7): deregister before close. close removes a descriptor from epoll
+ * only with the last reference to its open file, and it is not ours to
+ * know whether some other reference (a dup, a child) exists.
  */
 static void resume_listener(struct server *s);
 
@@ -299,12 +313,10 @@ static void on_conn(struct server *s, struct conn *c, struct event e)
 	enum conn_result res;
 
 	/*
-	 * An error, or a hang-up (both directions shut: for a socket we have
-	 * not shut down, a reset). Nothing can be sent any more: collect the
-	 * error, which reading SO_ERROR also clears, and close. A reset is
-	 * the client's choice, not a failure: no error line for it. While
-	 * lingering our side is shut already, and the client's FIN makes a
-	 * hang-up: that is the end we wait for, and conn_ready_cb reads it.
+	 * An error or a hang-up (both directions shut, or a reset): nothing
+	 * more can come in or go out. Under one-shot these end the
+	 * connection here, or nobody would ever look at it again. A reset
+	 * is the client's choice, not a failure: no error line for it.
 	 */
 	if (c->state != CONN_LINGERING &&
 	    (event_is_error(e) || event_is_write_closed(e))) {
@@ -454,14 +466,12 @@ static int run(struct server *s)
 				continue;
 			}
 			/*
-			 * A token whose connection was closed earlier in this
-			 * batch finds nothing, even if its slot and its
-			 * descriptor number are already a new connection's:
-			 * the slot's generation has moved on (slab.h). In
-			 * this server it cannot happen: under one-shot a
-			 * source is reported at most once per batch, and a
-			 * handler closes only its own connection (the book
-			 * explains). The check is the defence for when it can.
+			 * Under one-shot a token is reported once per arming,
+			 * so an event for a connection closed earlier in this
+			 * batch cannot happen; if it ever did, there is no
+			 * context, and nothing to do: its slot's generation
+			 * has moved on (slab.h), even if the slot and the
+			 * descriptor number are a new connection's now.
 			 */
 			c = slab_get(&s->conns, token);
 			if (c)
