@@ -2,9 +2,9 @@
  * listener.h - the listening socket: accepting from it, re-arming it, and
  * what to do when the process runs out of descriptors.
  *
- * The listener is registered one-shot, like every source in this server:
- * each event is followed by one accept4 and one re-arming. Two things can
- * stop that cycle, and neither may leave the server deaf for good:
+ * The listener is registered one-shot: each event is followed by one
+ * accept4 and one re-arming. Two things can stop that cycle, and neither
+ * may leave the server deaf for good:
  *
  *	accept4 fails with EMFILE or ENFILE  the connection stays queued, so
  *	    the listener would be reported again at once, and again, and the
