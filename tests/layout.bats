@@ -44,6 +44,7 @@ SETTLED=(
 	http.c:08-limits http.h:08-limits
 	chunked.c:08-limits chunked.h:08-limits
 	timer.c:09-deadlines timer.h:09-deadlines
+	stop.c:10-shutdown stop.h:10-shutdown
 )
 
 @test "a module whose lesson is done is carried byte-identical" {
