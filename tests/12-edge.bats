@@ -1,0 +1,74 @@
+#!/usr/bin/env bats
+# Chapter 12: edge-triggered connections, registered once, with readiness
+# flags and a budget per turn: strace shows one ADD per connection and no
+# MOD, and a pipelining client answered at most 64 requests a turn. Then
+# chapter 11's keep-alive tests, which the new state machine must pass as
+# they are, and the listener that cannot be re-armed (the one-shot
+# listener's newest chapter). Every server here must exit 0 on SIGTERM,
+# having freed everything: the teardown expects 0.
+
+load helper
+load http
+load defenses
+load keepalive
+
+STOP_STATUS=0
+
+DIR=$TOP/chapters/12-edge
+BIN=$DIR/server
+
+@test "strace: edge-triggered, 1,000 pipelined requests cost one ADD, no MOD, and fewer reads than requests" {
+	check_strace_edge_triggered_1000_pipelined_requests 2
+}
+
+@test "strace: 10,000 pipelined requests are answered at most 64 a turn, with a wait that does not sleep between turns" {
+	check_strace_a_turn_answers_at_most_64_requests
+}
+
+@test "strace: a listener that cannot be re-armed (ENOMEM) rests 500 ms and tries again, until it can" {
+	check_strace_a_listener_that_cannot_be_re_armed
+}
+
+@test "routes: GET /, GET /bytes/N, POST /echo, 404, and 405 with Allow" {
+	check_routes_get_get_bytes_n_post_echo keep-alive
+}
+
+@test "keep-alive: curl's three requests share one connection" {
+	check_keep_alive_curls_three_requests_share_one
+}
+
+@test "10,000 pipelined requests on one connection are all answered" {
+	check_10000_pipelined_requests_on_one_connection
+}
+
+@test "100 pipelined requests in one write are answered in order" {
+	check_100_pipelined_requests_in_one_write
+}
+
+@test "HTTP/1.0 closes unless it asks for keep-alive, and is told so" {
+	check_http_1_0_closes_unless_it_asks
+}
+
+@test "Connection: close is answered with Connection: close, and nothing after it" {
+	check_connection_close_is_answered_with_close
+}
+
+@test "backpressure: 100,000 pipelined requests from a client that never reads leave memory bounded" {
+	check_backpressure_100000_pipelined_requests
+}
+
+@test "2,000 concurrent keep-alive connections are served and held open" {
+	check_2000_concurrent_keep_alive_connections
+}
+
+@test "an idle keep-alive connection is closed -t after its last answer" {
+	check_an_idle_keep_alive_connection_is_closed
+}
+
+@test "a request and its FIN in one event: the end of stream is still read" {
+	check_a_request_and_its_fin_in_one_event
+}
+
+@test "Connection: close, its body's last read filled exactly, more bytes behind it: the answer lingers, whole" {
+	check_connection_close_body_filled_exactly
+}
