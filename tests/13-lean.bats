@@ -14,6 +14,7 @@
 load helper
 load http
 load defenses
+load keepalive
 
 STOP_STATUS=0
 
@@ -24,110 +25,28 @@ BIN=$DIR/server
 	check_a_bad_command_line_gets_a_usage
 }
 
-# The answer to 'GET / HTTP/1.1' on a kept connection: 93 bytes.
-HELLO_KEPT=$'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nHello'
-
-# kept_head N: the head of a kept 200 response with an N-byte body.
-kept_head() {
-	printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nConnection: keep-alive\r\n\r\n' "$1"
-}
-
 @test "keep-alive: curl's three requests share one connection" {
-	server_start "$BIN" 0
-	local url=http://127.0.0.1:$SERVER_PORT
-	# (http puts its first URL last: / then /bytes/10 then /.)
-	run -0 http "$url/" "$url/" "$url/bytes/10"
-	[ "$output" = "Hello$(pattern 10)Hello" ]
-	wait_for 10 log_has 'answered from request 1: 200'
-	[ "$(logged '^new client: ')" -eq 1 ]
-	[ "$(logged '^answered from request 1: 200$')" -eq 3 ]
+	check_keep_alive_curls_three_requests_share_one
 }
 
 @test "10,000 pipelined requests on one connection are all answered" {
-	server_start "$BIN" -q 0
-	local n=10000
-	# One write of 10,000 requests; peer closes once every answer is in.
-	run -0 --separate-stderr timeout 30 "$COMMON/peer" -q -t 25000 -x $n \
-		-e $((n * ${#HELLO_KEPT})) -s 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' \
-		"$SERVER_PORT"
-	[[ $stderr == "peer: sent $((n * 27)) bytes, received $((n * ${#HELLO_KEPT})) bytes, closed by us after "* ]]
-	kill -USR1 "$SERVER_PID"
-	wait_for 10 log_has "status: 0 connections, $n answered"
+	check_10000_pipelined_requests_on_one_connection
 }
 
 @test "100 pipelined requests in one write are answered in order" {
-	server_start "$BIN" 0
-	local reqs= i out=$BATS_TEST_TMPDIR/out want=$BATS_TEST_TMPDIR/want
-	for i in $(seq 1 100); do
-		reqs+="GET /bytes/$i HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"
-		{ kept_head "$i"; pattern "$i"; } >>"$want"
-	done
-	run -0 --separate-stderr timeout 20 "$COMMON/peer" -o "$out" \
-		-e "$(stat -c %s "$want")" -s "$reqs" "$SERVER_PORT"
-	[[ $stderr == *" closed by us after "* ]]
-	cmp "$out" "$want"
-	# One connection, and the 100 answers came from fewer reads than
-	# requests: what was buffered was parsed without waiting.
-	[ "$(logged '^new client: ')" -eq 1 ]
-	[ "$(logged '^got all data: ')" -lt 100 ]
+	check_100_pipelined_requests_in_one_write
 }
 
 @test "HTTP/1.0 closes unless it asks for keep-alive, and is told so" {
-	server_start "$BIN" 0
-	run -0 --separate-stderr ask 'GET / HTTP/1.0\r\n\r\n'
-	whole_response 200
-	[[ $stderr == *"closed by server (eof)"* ]]
-	# Kept when asked, and the answer says so; the next request, which
-	# does not ask, is answered and the connection closed.
-	run -0 --separate-stderr ask 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /bytes/3 HTTP/1.0\r\n\r\n'
-	[ "$output" = "${HELLO_KEPT}HTTP/1.1 200 OK"$'\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n012' ]
-	[[ $stderr == *"closed by server (eof)"* ]]
+	check_http_1_0_closes_unless_it_asks
 }
 
 @test "Connection: close is answered with Connection: close, and nothing after it" {
-	server_start "$BIN" 0
-	# Three requests in one write: the second says close. The third is
-	# never answered: the connection ends after the second answer.
-	run -0 --separate-stderr ask 'GET / HTTP/1.1\r\n\r\nGET /bytes/3 HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n'
-	[ "$output" = "${HELLO_KEPT}HTTP/1.1 200 OK"$'\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n012' ]
-	[[ $stderr == *"closed by server (eof)"* ]]
-	# An HTTP/1.1 request that does not say close is kept open.
-	run -3 --separate-stderr timeout 10 "$COMMON/peer" -t 1000 \
-		-s 'GET / HTTP/1.1\r\n\r\n' "$SERVER_PORT"
-	[ "$output" = "$HELLO_KEPT" ]
-	[[ $stderr == *"still open after "* ]]
-}
-
-# vm_rss PID: the process's resident memory, in KiB (/proc/PID/status).
-vm_rss() {
-	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+	check_connection_close_is_answered_with_close
 }
 
 @test "backpressure: 100,000 pipelined requests from a client that never reads leave memory bounded" {
-	server_start "$BIN" -q -t 30 0
-	local before after pid pad status=0 err=$BATS_TEST_TMPDIR/peer.err
-	# 100,000 requests of about 230 bytes: 23 MB that a server reading
-	# everything would hold, with answers of 10 KB each (1 GB).
-	pad=$(printf '%*s' 200 '' | tr ' ' p)
-	# Let the allocator reach its steady state first.
-	run -0 http "http://127.0.0.1:$SERVER_PORT/bytes/100000" -o /dev/null
-	before=$(vm_rss "$SERVER_PID")
-	timeout 30 "$COMMON/peer" -n -t 6000 -x 100000 \
-		-s "GET /bytes/10000 HTTP/1.1\r\nX: $pad\r\n\r\n" \
-		"$SERVER_PORT" 2>"$err" &
-	pid=$!
-	# Once every buffer between us is full, the server stops: idle.
-	wait_for 10 fds_are $(($(fd_count "$SERVER_PID") + 1))
-	assert_idle "$SERVER_PID"
-	after=$(vm_rss "$SERVER_PID")
-	diag "VmRSS $before KiB before, $after KiB with the pipeliner stuck"
-	[ $((after - before)) -lt 4096 ]
-	# The peer could not send it all: the server stopped reading.
-	wait "$pid" || status=$?
-	[ "$status" -eq 3 ]
-	[[ $(<"$err") =~ sent\ ([0-9]+)\ bytes,\ received\ 0\ bytes,\ still\ open ]]
-	[ "${BASH_REMATCH[1]}" -lt $((100000 * 230)) ]
-	alive_and_served
+	check_backpressure_100000_pipelined_requests
 }
 
 # rss_per_conn BEFORE AFTER N: VmRSS growth (KiB) per connection, in bytes.
@@ -188,102 +107,27 @@ rss_held() {
 }
 
 @test "2,000 concurrent keep-alive connections are served and held open" {
-	ulimit -n 8192
-	server_start "$BIN" -q -t 30 0
-	local base
-	base=$(fd_count "$SERVER_PID")
-	run -3 --separate-stderr timeout 30 "$COMMON/peer" -q -C 2000 -t 4000 \
-		-s 'GET / HTTP/1.1\r\n\r\n' "$SERVER_PORT"
-	[[ $stderr == "peer: 2000 connections, sent $((2000 * 18)) bytes, received $((2000 * ${#HELLO_KEPT})) bytes, 2000 still open after "* ]]
-	wait_for 10 fds_are "$base"
+	check_2000_concurrent_keep_alive_connections
 }
 
 @test "an idle keep-alive connection is closed -t after its last answer" {
-	server_start "$BIN" -q -t 2 0
-	# Two requests 1.5 s apart: the second comes in time because the
-	# deadline restarts after the first answer; then 2 s of idleness.
-	run -0 --separate-stderr timeout 20 "$COMMON/peer" -c 27 -d 1500 -x 2 \
-		-s 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' "$SERVER_PORT"
-	[ "$output" = "$HELLO_KEPT$HELLO_KEPT" ]
-	[[ ${stderr_lines[-1]} == "peer: sent 54 bytes, received 186 bytes, closed by server (eof) after "* ]]
-	seconds_between "$(awk -v ms="$(peer_ms)" 'BEGIN { print ms / 1000 }')" 3.4 5.5
-}
-
-# rx_queue_empty PORT: the server's end of the one connection to PORT has
-# nothing unread in its receive queue (/proc/net/tcp, established).
-rx_queue_empty() {
-	local port
-	printf -v port '%04X' "$1"
-	awk -v p=":$port" '$2 ~ p"$" && $4 == "01" { split($5, q, ":"); n++; if (q[2] != "00000000") busy = 1 }
-		END { exit !(n == 1 && !busy) }' /proc/net/tcp
+	check_an_idle_keep_alive_connection_is_closed
 }
 
 @test "a request and its FIN in one event: the end of stream is still read" {
-	server_start "$BIN" -t 8 0
-	local err=$BATS_TEST_TMPDIR/peer.err pid
-	# The request's first half, then a pause: the server accepts, reads
-	# it, finds no more (EAGAIN), and waits with the socket in epoll.
-	timeout 20 "$COMMON/peer" -v -q -h -c 9 -d 1500 \
-		-s 'GET / HTTP/1.1\r\n\r\n' "$SERVER_PORT" 2>"$err" &
-	pid=$!
-	wait_for 10 grep -q 'sent 9 bytes, 9 in all' "$err"
-	wait_for 10 grep -q '^new client: ' "$(log_of SERVER)"
-	wait_for 10 rx_queue_empty "$SERVER_PORT"
-	# Stopped, the server misses the rest of the request and the FIN
-	# arriving: once resumed, one edge (EPOLLIN | EPOLLRDHUP) reports
-	# both. The read of the rest is short; taking that for "drained"
-	# would miss the end of stream, and the connection would wait for
-	# the 8 s deadline.
-	kill -STOP "$SERVER_PID"
-	wait_for 10 grep -q 'half-closed' "$err"
-	kill -CONT "$SERVER_PID"
-	wait "$pid"
-	[[ $(tail -n 1 "$err") =~ received\ 93\ bytes,\ closed\ by\ server\ \(eof\)\ after\ ([0-9]+)\ ms ]]
-	[ "${BASH_REMATCH[1]}" -lt 4000 ]
+	check_a_request_and_its_fin_in_one_event
 }
 
 @test "Connection: close, its body's last read filled exactly, more bytes behind it: the answer lingers, whole" {
-	server_start "$BIN" -t 8 0
-	local req=$BATS_TEST_TMPDIR/req err=$BATS_TEST_TMPDIR/peer.err pid
-	# A 20,000-byte body, then 20,000 bytes the client should not have
-	# sent. Everything is in the server's socket before it reads a byte
-	# (it is stopped), so the read that ends the body is offered exactly
-	# the body's rest and fills it: more may be behind. Closing then,
-	# with those bytes unread, would reset the connection.
-	{
-		printf 'POST /echo HTTP/1.1\r\nConnection: close\r\nContent-Length: 20000\r\n\r\n'
-		pattern 20000
-		head -c 20000 /dev/zero | tr '\0' x
-	} >"$req"
-	kill -STOP "$SERVER_PID"
-	timeout 20 "$COMMON/peer" -v -q -f "$req" "$SERVER_PORT" 2>"$err" &
-	pid=$!
-	wait_for 10 grep -q "$(stat -c %s "$req") in all" "$err"
-	kill -CONT "$SERVER_PID"
-	wait "$pid"
-	[[ $(tail -n 1 "$err") == "peer: sent $(stat -c %s "$req") bytes, received "*" bytes, closed by server (eof) after "* ]]
-	wait_for 10 log_has 'answered from request 1: 200'
+	check_connection_close_body_filled_exactly
 }
 
-@test "strace: edge-triggered, 1,000 pipelined requests cost one epoll_ctl and fewer reads than requests" {
-	need_strace
-	local trace=$BATS_TEST_TMPDIR/trace n=1000
-	spawn_traced "$trace" -e trace=epoll_ctl,recvfrom,sendmsg -- "$BIN" -q 0
-	run -0 --separate-stderr timeout 20 "$COMMON/peer" -q -x $n \
-		-e $((n * ${#HELLO_KEPT})) -s 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' \
-		"$SERVER_PORT"
-	stop_traced || return 1
-	# The signalfd's ADD, the listener's, then the connection's only
-	# epoll_ctl: an ADD once it had to wait (1,000 requests are more than
-	# one turn answers), for both directions, edge-triggered; no MOD, and
-	# no DEL before its close.
-	run -0 grep -E 'EPOLL_CTL_(ADD|MOD|DEL), [0-9]+,.*' "$trace"
-	[[ ${lines[2]} =~ ^epoll_ctl\([0-9]+,\ EPOLL_CTL_ADD,\ ([0-9]+),\ \{events=EPOLLIN\|EPOLLOUT\|EPOLLRDHUP\|EPOLLET, ]]
-	local fd=${BASH_REMATCH[1]}
-	[ "$(grep -c "EPOLL_CTL_[A-Z]*, $fd," "$trace")" -eq 1 ]
-	# One sendmsg per answer; the 27 KB of requests in a few 8 KiB reads.
-	[ "$(grep -c '^sendmsg(' "$trace")" -eq $n ]
-	[ "$(grep -c '^recvfrom(' "$trace")" -lt 20 ]
+@test "strace: edge-triggered, 1,000 pipelined requests cost one ADD, no MOD, and fewer reads than requests" {
+	check_strace_edge_triggered_1000_pipelined_requests 1
+}
+
+@test "strace: 10,000 pipelined requests are answered at most 64 a turn, with a wait that does not sleep between turns" {
+	check_strace_a_turn_answers_at_most_64_requests
 }
 
 # conn_calls TRACE: one line per connection in an strace of accept4,
@@ -344,6 +188,22 @@ conn_calls() {
 
 @test "a head that arrives one byte at a time is answered" {
 	check_a_head_that_arrives_one_byte_at 'Connection: close\r\n'
+}
+
+@test "a 10 MB upload is read whole, far more than 4 KB per wakeup" {
+	check_a_10_mb_upload_is_read_whole -b 20000000
+}
+
+@test "1000 SIGUSR1 during a large upload: the body is read whole" {
+	check_1000_sigusr1_during_a_large_upload -b 20000000
+}
+
+@test "a request and its FIN in one read are answered" {
+	check_a_request_and_its_fin_in_one_read
+}
+
+@test "bytes that come while the answer is sent are read before the close: the slow reader gets it all, then a FIN" {
+	check_bytes_that_come_while_the_answer_is_sent 'Connection: close\r\n'
 }
 
 @test "a 10 MB POST /echo under -b comes back byte for byte, read far more than 4 KB per wakeup" {

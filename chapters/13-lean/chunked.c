@@ -2,12 +2,12 @@
  * chunked.c - the chunked transfer coding of RFC 9112 section 7.1, decoded
  * one read at a time.
  *
- * New in chapter 07. Chapter 06 answered a chunked request with 501; here the
- * server accepts it, with the same limit on the decoded body as on a
- * Content-Length one. The test program runs every case at every split point:
+ * The server accepts a chunked request body with the same limit on the
+ * decoded body as on a Content-Length one. The test program runs every
+ * case at every split point; from a chapter's directory:
  *
- *	cc -DTEST_CHUNKED -I chapters/07-defenses common/http_test.c \
- *	   chapters/07-defenses/http.c chapters/07-defenses/chunked.c
+ *	cc -DTEST_CHUNKED -I. ../../common/http_test.c http.c chunked.c \
+ *	   -o http_test && ./http_test
  *
  * The decoder is a state machine over bytes (enum http_chunked_state in
  * chunked.h), except in chunk data, which it moves in one memmove(3) per

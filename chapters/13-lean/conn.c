@@ -1,29 +1,50 @@
 /*
  * conn.c - a connection's context and its callback, for conn.h.
  *
- * A connection answers request after request: a request that keeps the
- * connection (HTTP/1.1 without "Connection: close", HTTP/1.0 with
- * "keep-alive") is followed by the next one (next_request). What follows
- * a request in the buffer is kept, and parsed as soon as the response
- * before it is sent (pipelining). Nothing is read while a response is
- * being sent, so a client that never reads stops being read
- * (backpressure).
+ * conn_run reads until EAGAIN (or this turn's budget) and gives what
+ * came to the parser (http.c), whose errors become responses (400, 501,
+ * 505...), not silence. End of stream after a whole request is a
+ * half-close, and the request is answered; a reset is the client leaving.
+ * A connection answers request after request (keep-alive): HTTP/1.1
+ * unless a request says "Connection: close", HTTP/1.0 only if it says
+ * "keep-alive". What follows a request in the buffer is the next one's
+ * start, parsed as soon as the response before it is sent (pipelining),
+ * and nothing is read while a response is being sent (backpressure).
+ * A client that asks first (Expect: 100-continue) is told to go ahead.
+ * The response is sent at once, in as many pieces as the kernel takes,
+ * and EPOLLOUT is armed only while some of it is still to go.
  *
- * The socket is registered once, edge-triggered, and the connection keeps
- * what the events said (can_read, can_write) until a call says EAGAIN. A
- * turn has a budget; a connection that spends it is run again by the
- * server without waiting for an event (CONN_AGAIN).
+ * What a request may be is bounded: a head longer than MAX_HEAD is 431 (a
+ * request line alone that long, 414), and a body longer than max_body is
+ * 413, said before the body is read when Content-Length gives its size
+ * away. Chunked bodies are decoded (chunked.c) within the same limit.
+ * Reading is bounded: at most MAX_HEAD bytes while looking for a head,
+ * then exactly the body, so that memory is bounded by the limits and not
+ * by what the client sends.
+ *
+ * After the last response, if input may be left unread, a lingering
+ * close: our side is shut down, and what the client still sends is read
+ * and thrown away until it shuts down its side, so that closing never
+ * resets a connection whose client has not read our answer yet.
+ *
+ * The socket is registered once, edge-triggered, for both directions
+ * (conn_watch). An event then says only that something changed, so the
+ * connection keeps what the events said (can_read, can_write) until a
+ * call says EAGAIN, and moves as far as they allow (step). A turn has a
+ * budget; a connection that spends it with work left says CONN_AGAIN,
+ * and the server runs it again without waiting for an event.
  *
  * What a request needs is a struct req, allocated when its bytes arrive
  * and freed once it is answered (read_more, next_request), so that an
  * idle connection is only its small struct conn. A connection that is not
- * kept is closed at once when nothing it sent can be left unread, and
- * lingers only when something may be (finish).
+ * kept is closed at once when nothing it sent can be left unread, its
+ * FIN leaving with the last answer (MSG_MORE), and lingers only when
+ * something may be (finish).
  *
  * Sections: budgets and limits, the context, registering, reading, the
- * request, the next request, finishing, the callback.
+ * request, the next request, answering, the callback.
  */
-/* MSG_NOSIGNAL and friends are POSIX.1-2008, which -std=c11 hides. */
+/* MSG_NOSIGNAL is POSIX.1-2008, which -std=c11 alone hides. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -48,9 +69,9 @@
  * others, before it waits: under edge-triggering no event would come to
  * remind it (nothing changed on the socket).
  */
-#define READ_BUDGET	(4 * 1024 * 1024)
-#define WRITE_BUDGET	(4 * 1024 * 1024)
-#define REQUEST_BUDGET	64
+#define READ_BUDGET  (4 * 1024 * 1024)
+#define WRITE_BUDGET (4 * 1024 * 1024)
+#define REQUEST_BUDGET 64
 
 /* What is left of a turn's budget. */
 struct budget {
@@ -60,17 +81,8 @@ struct budget {
 };
 /* ANCHOR_END: budgets */
 
-/*
- * A request buffer's first size: room for any head (MAX_HEAD, below). A
- * body that does not fit doubles it (reserve).
- */
-#define READ_FIRST (8 * 1024)
-
-/* What a chunked body is read by: this much raw input at a time. */
-#define READ_CHUNK (64 * 1024)
-
-/* With less free room than this, the buffer doubles before the next recv. */
-#define READ_MIN (4 * 1024)
+/* The least room a read is offered; the buffer doubles to make it. */
+#define READ_CHUNK 4096
 
 /* ANCHOR: limits */
 /*
@@ -151,26 +163,33 @@ static unsigned interest(const struct conn *c)
 }
 
 /*
+ * watched: what epoll is to watch for the connection now. Edge-triggered:
+ * both directions, for good; the readiness flags say what to do with an
+ * event. Otherwise its interest, level-triggered or one-shot.
+ */
+static unsigned watched(const struct conn *c)
+{
+	if (CONN_MODE == CONN_EDGE)
+		return INTEREST_READABLE | INTEREST_WRITABLE;
+	return interest(c) |
+	       (CONN_MODE == CONN_ONESHOT ? INTEREST_ONESHOT : INTEREST_LEVEL);
+}
+
+/*
  * arm: tell epoll what the connection waits for now; the first time, that
  * is registering it (ADD), which the server leaves until the connection
  * must wait (see conn_add in server.c). Edge-triggered: nothing more,
- * ever: it watches both directions for good, and the readiness flags say
- * what to do with an event. Level-triggered: a MOD only when the interest
- * changes, that is, when a response starts or stops waiting for room.
- * One-shot: a MOD every time, because the event disarmed it.
+ * ever. Level-triggered: a MOD only when the interest changes, that is,
+ * when a response starts or stops waiting for room. One-shot: a MOD every
+ * time, because the event disarmed it.
  */
 static enum conn_result arm(struct conn *c, const struct registry *r,
 			    enum conn_result res)
 {
 	bool added = c->interest != 0;
-	unsigned in;
+	unsigned in = watched(c);
 	int err;
 
-	if (CONN_MODE == CONN_EDGE)
-		in = INTEREST_READABLE | INTEREST_WRITABLE;
-	else
-		in = interest(c) | (CONN_MODE == CONN_ONESHOT ? INTEREST_ONESHOT
-							      : INTEREST_LEVEL);
 	if (added && in == c->interest && CONN_MODE != CONN_ONESHOT)
 		return res;
 	/*
@@ -193,20 +212,17 @@ static enum conn_result arm(struct conn *c, const struct registry *r,
 /*** reading ***/
 
 /*
- * reserve: room for at least READ_MIN more bytes in q->buf: READ_FIRST
- * bytes at first, doubled whenever the free room falls below READ_MIN
- * (recv is offered all of it). So a small request never grows the buffer,
- * and a large one doubles it as it fills. 0, or -1 with errno ENOMEM (the
- * buffer is then unchanged).
+ * reserve: room for READ_CHUNK more bytes in q->buf, doubling it as
+ * needed. 0, or -1 with errno ENOMEM (the buffer is then unchanged).
  */
 static int reserve(struct req *q)
 {
-	size_t cap = q->cap ? q->cap : READ_FIRST;
+	size_t cap = q->cap ? q->cap : READ_CHUNK;
 	char *buf;
 
-	if (q->cap - q->len >= READ_MIN)
+	if (q->cap - q->len >= READ_CHUNK)
 		return 0;
-	while (cap - q->len < READ_MIN) {
+	while (cap - q->len < READ_CHUNK) {
 		if (cap > SIZE_MAX / 2) {
 			errno = ENOMEM;
 			return -1;
@@ -306,7 +322,7 @@ static enum conn_result respond(struct conn *c, int status)
 
 	c->state = CONN_WRITING;
 	if (status == -1) {
-		c->what = "out_add";
+		c->what = "out_printf";
 		return CONN_FAILED;
 	}
 	/*
@@ -359,7 +375,7 @@ static enum conn_result parse_head(struct conn *c)
 	if (r == HTTP_HEAD_TOO_LARGE && !memchr(q->buf, '\n', q->len))
 		return refuse(c, 414);
 	if (r < 0)
-		return refuse(c, http_error_status(r)); /* 400, 505, 431 */
+		return refuse(c, http_error_status(r)); /* 400, 431, 505 */
 	q->head_len = (size_t)r;
 	q->method = req.method;
 	q->target = req.target;
@@ -414,7 +430,6 @@ static int dechunk(struct req *q)
  */
 static enum conn_result advance(struct conn *c)
 {
-	static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	struct req *q = c->req;
 	enum conn_result res;
 	int whole;
@@ -448,8 +463,8 @@ static enum conn_result advance(struct conn *c)
 	 */
 	if (q->expect) {
 		q->expect = false;
-		if (out_add(&q->out, go_on, sizeof(go_on) - 1) == -1) {
-			c->what = "out_add";
+		if (out_printf(&q->out, "HTTP/1.1 100 Continue\r\n\r\n") == -1) {
+			c->what = "out_printf";
 			return CONN_FAILED;
 		}
 	}
@@ -486,7 +501,7 @@ static void next_request(struct conn *c)
 }
 /* ANCHOR_END: next_request */
 
-/*** finishing ***/
+/*** answering ***/
 
 /* ANCHOR: finish */
 /*
@@ -691,6 +706,7 @@ static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
 }
 /* ANCHOR_END: step */
 
+/* ANCHOR: callbacks */
 /* ANCHOR: ready_cb */
 enum conn_result conn_run(struct conn *c, const struct registry *r)
 {
@@ -718,3 +734,4 @@ enum conn_result conn_ready_cb(struct conn *c, struct event e,
 	return conn_run(c, r);
 }
 /* ANCHOR_END: ready_cb */
+/* ANCHOR_END: callbacks */

@@ -1,15 +1,11 @@
 /*
  * http.c - parse an HTTP/1.1 request head, incrementally, without copying.
  *
- * New in chapter 06. Chapter 05 only looked for "\r\n\r\n" and for the
- * first Content-Length line: it never checked the request line, waited
- * forever for a head ended by bare LFs, took the first of two disagreeing
- * Content-Length headers, and did not know Transfer-Encoding. This file
- * replaces that with a parser in the shape of picohttpparser, and each of
- * its rules is a case in common/http_test.c, run at every split point.
+ * The parser has the shape of picohttpparser, and each of its rules is a
+ * case in common/http_test.c, run at every split point; from a chapter's
+ * directory:
  *
- *	cc -I chapters/06-correct-io common/http_test.c \
- *	   chapters/06-correct-io/http.c -o http_test && ./http_test
+ *	cc -I. ../../common/http_test.c http.c -o http_test && ./http_test
  *
  * How it works, in two stages, each a function:
  *

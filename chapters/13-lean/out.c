@@ -8,6 +8,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -52,50 +54,27 @@ static const char *pattern_at(uint64_t off, size_t *len)
 
 /*** building ***/
 
-/*
- * make_room: drop what of the head was sent (a 100 Continue, say), keep
- * what was not; then is there room for n more bytes?
- */
-static bool make_room(struct out *o, size_t n)
+int out_printf(struct out *o, const char *fmt, ...)
 {
-	if (o->head_sent > 0) {
-		memmove(o->head, o->head + o->head_sent,
-			o->head_len - o->head_sent);
-		o->head_len -= o->head_sent;
-		o->head_sent = 0;
-	}
-	if (n > sizeof(o->head) - o->head_len) {
-		errno = ENOBUFS;
-		return false;
-	}
-	return true;
-}
+	size_t room;
+	va_list ap;
+	int n;
 
-/* ANCHOR: add */
-int out_add(struct out *o, const char *p, size_t n)
-{
-	if (!make_room(o, n))
+	/* Drop what was sent (a 100 Continue, say), keep what was not. */
+	memmove(o->head, o->head + o->head_sent, o->head_len - o->head_sent);
+	o->head_len -= o->head_sent;
+	o->head_sent = 0;
+	room = sizeof(o->head) - o->head_len;
+	va_start(ap, fmt);
+	n = vsnprintf(o->head + o->head_len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		errno = ENOBUFS;
 		return -1;
-	memcpy(o->head + o->head_len, p, n);
-	o->head_len += n;
+	}
+	o->head_len += (size_t)n;
 	return 0;
 }
-
-/*
- * out_add_u64: the digits are made from the last one backwards, into the
- * end of a buffer long enough for any 64-bit number (20 digits).
- */
-int out_add_u64(struct out *o, uint64_t v)
-{
-	char digits[20];
-	char *p = digits + sizeof(digits);
-
-	do
-		*--p = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	return out_add(o, p, (size_t)(digits + sizeof(digits) - p));
-}
-/* ANCHOR_END: add */
 
 void out_bytes(struct out *o, const char *p, size_t n)
 {
@@ -139,6 +118,7 @@ static void *unconst(const void *p)
 	return (void *)(uintptr_t)p;
 }
 
+/* ANCHOR: gather */
 /*
  * gather: point iov at what is left, the head's rest and a piece of the
  * body, for one sendmsg. Returns how many entries it used.
@@ -174,6 +154,7 @@ static void skip_sent(struct out *o, size_t n)
 	o->head_sent += h;
 	o->body_sent += n - h;
 }
+/* ANCHOR_END: gather */
 
 /* ANCHOR: send */
 /* Build with -DCLOSE_MSG_MORE=0 to send the last answer without MSG_MORE. */

@@ -1,12 +1,12 @@
 /*
  * out.h - what a connection still has to send, and sending it.
  *
- * A response is a head (the status line and header lines, appended with
- * out_add and out_add_u64) and a body that is either bytes somewhere else
- * (out_bytes: "Hello", or the request body that POST /echo sends back) or
- * a pattern generated as it goes (out_pattern: GET /bytes/N, up to 64 MiB,
- * without a byte of it in memory). The struct remembers how far each has
- * got, so that a send the kernel cut short resumes where it stopped.
+ * A response is a head (the status line and header lines, built here with
+ * out_printf) and a body that is either bytes somewhere else (out_bytes:
+ * "Hello", or the request body that POST /echo sends back) or a pattern
+ * generated as it goes (out_pattern: GET /bytes/N, up to 64 MiB, without
+ * a byte of it in memory). The struct remembers how far each has got, so
+ * that a send the kernel cut short resumes where it stopped.
  *
  * out_send writes until everything is gone, the socket's buffer is full
  * (EAGAIN), or this turn's budget is spent. The caller arms EPOLLOUT in
@@ -56,14 +56,11 @@ enum out_result {
 /*** building it ***/
 
 /*
- * out_add: append the n bytes at p to the head (after what is still unsent
- * of it). Returns 0, or -1 with errno ENOBUFS if they do not fit (the head
- * is then unchanged).
+ * out_printf: append to the head (after what is still unsent of it).
+ * Returns 0, or -1 with errno ENOBUFS if it does not fit.
  */
-int out_add(struct out *o, const char *p, size_t n);
-
-/* out_add_u64: append v in decimal, as out_add does. */
-int out_add_u64(struct out *o, uint64_t v);
+int out_printf(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* out_bytes: the body is the n bytes at p (kept, not copied). */
 void out_bytes(struct out *o, const char *p, size_t n);

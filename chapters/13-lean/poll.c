@@ -8,7 +8,7 @@
  * nothing prints.
  *
  * New since chapter 03: INTEREST_ONESHOT becomes EPOLLONESHOT in to_epoll.
- * INTEREST_LEVEL drops EPOLLET, for a level-triggered listener, and for
+ * INTEREST_LEVEL drops EPOLLET, for the listener (listener.c) and for
  * conn.h's CONN_LEVEL.
  *
  * Sections: interests to epoll bits, the registry, the poll, events, one

@@ -3,6 +3,7 @@
  *
  * Sections: responses, the routes.
  */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -30,40 +31,25 @@ static const char *reason(int status)
 
 /* ANCHOR: head */
 /*
- * add: append the string s to the head. Inlined, strlen of a string
- * literal is a constant: each call is a bounds check and a memcpy.
- */
-static inline int add(struct out *o, const char *s)
-{
-	return out_add(o, s, strlen(s));
-}
-
-/*
  * head: the status line and headers for a body of length bytes; allow, if
  * not NULL, is the Allow header's value (405). keep says whether the
  * connection stays open after this response: "Connection: keep-alive"
  * (which an HTTP/1.0 client needs to hear, and an HTTP/1.1 one may), or
  * "Connection: close", said before closing (RFC 9112 section 9.6).
- *
- * The fixed parts are copied and the two numbers written by hand, so that
- * no format string is parsed at every response.
  */
 static int head(struct out *o, int status, uint64_t length, const char *allow,
 		bool keep)
 {
-	const char *connection = keep ? "Connection: keep-alive\r\n\r\n"
-				      : "Connection: close\r\n\r\n";
-
-	if (add(o, "HTTP/1.1 ") == -1 ||
-	    out_add_u64(o, (uint64_t)status) == -1 || add(o, " ") == -1 ||
-	    add(o, reason(status)) == -1 ||
-	    add(o, "\r\nContent-Type: text/plain\r\nContent-Length: ") == -1 ||
-	    out_add_u64(o, length) == -1 || add(o, "\r\n") == -1)
-		return -1;
-	if (allow && (add(o, "Allow: ") == -1 || add(o, allow) == -1 ||
-		      add(o, "\r\n") == -1))
-		return -1;
-	if (add(o, connection) == -1)
+	if (out_printf(o,
+		       "HTTP/1.1 %d %s\r\n"
+		       "Content-Type: text/plain\r\n"
+		       "Content-Length: %" PRIu64 "\r\n"
+		       "%s%s%s"
+		       "Connection: %s\r\n"
+		       "\r\n",
+		       status, reason(status), length, allow ? "Allow: " : "",
+		       allow ? allow : "", allow ? "\r\n" : "",
+		       keep ? "keep-alive" : "close") == -1)
 		return -1;
 	return status;
 }

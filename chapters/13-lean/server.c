@@ -1,43 +1,75 @@
 /*
- * server.c - chapter 13: what a connection costs.
+ * server.c - the HTTP server, from its first accept to its exit, in as few
+ * system calls and bytes as it takes.
  *
  * Listens on 127.0.0.1:PORT (default 8000; 0 lets the kernel choose) and
- * serves every client from one thread with one poll: keep-alive,
- * pipelining and backpressure, edge-triggered connections with a budget
- * per turn, and every defence of the chapters before. This file is the
- * loop and a connection's life:
+ * serves every client from one thread with one poll, as Mario Zupan's
+ * "Epoll With Rust" does. This file is the loop and a connection's life:
  *
- *	accept: a connection is run at once (conn_add): its request is often
- *	there already, and one answered and closed in that turn never
- *	enters epoll; only one that must wait is registered, edge-triggered,
- *	once (conn.c's arm);
+ *	accept: a level-triggered listener, added once, never re-armed
+ *	(listener.h); a new connection is run at once (conn_add): its
+ *	request is often there already, and one answered and closed in that
+ *	turn never enters epoll; only one that must wait is registered,
+ *	edge-triggered, once (conn.c's arm; conn.h's CONN_MODE);
  *	a turn: conn.c reads, parses, answers and sends until the socket
  *	says EAGAIN or the turn's budget is spent; one that spent it is run
- *	again before the next wait (run_again);
- *	deadlines: one per connection on one timer queue, -t SECONDS long:
- *	the request's, the write's progress, the idle time between requests,
- *	a lingering close's;
+ *	again before the next wait (run_again), since no event would come
+ *	to say it still has work;
  *	close: close(2) alone, which also takes the socket out of epoll
  *	(conn_drop); conn.c lingers first only when input may be unread;
- *	the listener: level-triggered, added once, never re-armed; taken out
- *	of epoll only while out of descriptors (listener_pause);
- *	stop: SIGINT and SIGTERM through a signalfd: everything closed and
- *	freed, exit 0.
+ *	an idle connection: its struct conn and its slab slot, no more
+ *	(conn.h's struct req exists only while a request is in progress).
  *
- * An idle connection is its struct conn and its slab slot: what a request
- * needs (conn.h's struct req) exists only while one is in progress.
+ * A connection goes round a cycle: it reads and accumulates the request,
+ * until EAGAIN, until the head and the Content-Length bytes of body are
+ * in; then it answers at once, in as many sends as the kernel wants, and
+ * waits for room only when a send stops short; then it goes round again
+ * for the next request, or is closed. Its token is a slot and a generation (slab.h). SIGUSR1
+ * asks for a status line. SIGPIPE is ignored, behind MSG_NOSIGNAL.
+ *
+ * A connection answers request after request (conn.c): HTTP/1.1 ones stay
+ * open unless a request says "Connection: close", HTTP/1.0 ones only if a
+ * request says "Connection: keep-alive", and error answers still close.
+ * Requests already received are answered in order, without waiting for
+ * another event (pipelining); a connection whose answer is not sent is
+ * not read (backpressure); and -t SECONDS is also the idle time allowed
+ * between requests, counted from the end of the last answer.
+ *
+ * What a request may be is bounded (conn.c): a head over 8 KiB is 431 (a
+ * request line alone that long, 414), a body over -b BYTES is 413, and
+ * chunked bodies are decoded within the same limit (chunked.c).
+ *
+ * Every connection has a deadline, -t SECONDS, on one timer queue
+ * (timer.h): a request must arrive whole within -t of the accept, however
+ * slowly its bytes trickle in (slowloris), and a response must make
+ * progress every -t; a lingering close lasts at most -t. The wait sleeps
+ * until the nearest deadline, and no longer.
+ *
+ * The edges of its life: a lingering close, so that an answer sent early
+ * (a 413 after the head) reaches a client that is still uploading
+ * (conn.c); a spare descriptor for when accept4 fails with EMFILE, and a
+ * listener that pauses rather than spins or goes deaf (listener.h); and
+ * SIGINT/SIGTERM read from a signalfd in the epoll set (stop.h): the
+ * server closes everything, frees everything, and exits 0.
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
- *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
+ *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
+ *	curl -sS --data-binary @file http://127.0.0.1:8000/echo | cmp - file
  *	kill -USR1 PID                (prints a status line)
  *	kill PID                      (or Ctrl-C: a clean exit, status 0)
+ *	./server -q 0                 (quiet, on a port the kernel chooses)
+ *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
  *	make EXTRA_CFLAGS=-DCONN_MODE=CONN_ONESHOT   (or CONN_LEVEL: the
  *	                              other registrations, conn.h)
  *	make EXTRA_CFLAGS=-DCLOSE_MSG_MORE=0         (a closing answer
- *	                              without MSG_MORE, out.h)
+ *	                              without MSG_MORE, out.c)
  *
- * A turn that answered several pipelined requests logs one "answered"
- * line for them all.
+ * The log is the post's: "new client", "requests in flight" on every turn
+ * of the loop that has events, "got all data", "answered from request",
+ * now with the status (one line, with a count, for the pipelined answers
+ * of one turn), a line when a client leaves in the middle of a request,
+ * one for each deadline that passes ("timeout"), one for each connection
+ * refused for want of descriptors, and one for the shutdown.
  *
  * Sections: the server, logging, signals, connections, deadlines, running
  * connections, the listener, the event loop, shutting down, the command
@@ -47,20 +79,20 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "listener.h"
 #include "net.h"
 #include "poll.h"
 #include "slab.h"
+#include "stop.h"
 #include "timer.h"
 
 #define DEFAULT_PORT	 8000
@@ -89,15 +121,12 @@ struct server {
 	struct slab conns;    /* token -> struct conn *, one per client */
 	struct timers timers; /* every connection's deadline, nearest first */
 	int64_t now;	      /* the clock, read once per turn of the loop */
-	int listener;	      /* the listening socket, under token LISTENER */
+	struct listener listener; /* the listening socket: LISTENER */
 	int signals;	      /* a signalfd for SIGINT and SIGTERM: SIGNALS */
-	int spare;	      /* a descriptor kept for EMFILE, or -1 */
 	uint64_t *again;      /* tokens of connections to run again before
 				 waiting (CONN_AGAIN), oldest first */
 	size_t again_len;     /* how many there are */
 	size_t again_cap;     /* how many fit */
-	bool paused;	      /* the listener is out of epoll (no spare) */
-	int64_t resume_at;    /* while paused: when to try it again */
 	uint64_t max_body;    /* -b: the largest request body */
 	uint64_t next_id;     /* the next connection's number in the log */
 	uint64_t answered;    /* responses sent whole, for the status line */
@@ -145,9 +174,18 @@ static void on_sigusr1(int sig)
 }
 
 /*
- * signals_setup: SIGUSR1 asks for a status line, through a handler, as in
- * chapter 06 (SA_RESTART; epoll_wait fails with EINTR all the same, see
- * signal(7)). SIGPIPE is ignored; every send says MSG_NOSIGNAL anyway.
+ * signals_setup: SIGUSR1 asks for a status line. SA_RESTART is set, so
+ * that blocking calls such as a write(2) to a full stdout pipe resume
+ * after the handler instead of failing; even so epoll_wait fails with
+ * EINTR (signal(7) lists it among the calls never restarted), which is
+ * what run expects. recv, sendmsg and accept4 on our non-blocking
+ * sockets never sleep, so they are not interrupted in practice; their
+ * EINTR loops are there because POSIX allows it.
+ *
+ * SIGPIPE is ignored. Every send already says MSG_NOSIGNAL, so no socket
+ * can raise it; this is the belt to those braces: it covers stdout too
+ * (the log piped into a pager that quit), where a server should see
+ * EPIPE and carry on rather than die.
  */
 static void signals_setup(void)
 {
@@ -163,59 +201,6 @@ static void signals_setup(void)
 		die("sigaction SIGPIPE");
 }
 /* ANCHOR_END: signals */
-
-/* ANCHOR: signalfd */
-/*
- * stop_signals: SIGINT and SIGTERM, as a descriptor to read. They are
- * blocked first (sigprocmask(2)): a blocked signal stays pending instead of
- * running a handler or its default action (ending the process), and
- * signalfd(2) makes the pending ones readable, one struct signalfd_siginfo
- * each. In the epoll set, "stop" is then one more event, handled in its
- * turn by the loop like a socket's: no handler, no flag, no window between
- * testing a flag and going to sleep in which a signal goes unnoticed.
- * (Threads would have to block them too; this server has one.)
- */
-static int stop_signals(void)
-{
-	sigset_t mask;
-	int fd;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-		die("sigprocmask");
-	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (fd == -1)
-		die("signalfd");
-	return fd;
-}
-
-/*
- * on_signals: the signalfd is readable. Read every pending signal (the
- * registration is edge-triggered: read until EAGAIN). Returns the signal
- * that asks us to stop, or 0.
- */
-static int on_signals(struct server *s)
-{
-	struct signalfd_siginfo si;
-	int stop = 0;
-	ssize_t n;
-
-	for (;;) {
-		n = read(s->signals, &si, sizeof(si));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(si))
-			break; /* EAGAIN: none left (it never returns less) */
-		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
-			stop = (int)si.ssi_signo;
-	}
-	if (n == -1 && errno != EAGAIN)
-		die("read signalfd");
-	return stop;
-}
-/* ANCHOR_END: signalfd */
 
 /*** connections ***/
 
@@ -276,15 +261,15 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *from)
  * reference, and close alone is exact. An EPOLL_CTL_DEL first would be one
  * syscall per connection for nothing.
  */
-static void listener_resume(struct server *s);
+static void resume_listener(struct server *s);
 
 static void conn_drop(struct server *s, struct conn *c)
 {
 	slab_remove(&s->conns, c->token);
 	timer_cancel(&c->timer);
 	conn_free(c);
-	if (s->paused)
-		listener_resume(s); /* a descriptor is free again */
+	if (s->listener.paused)
+		resume_listener(s); /* a descriptor is free again */
 }
 /* ANCHOR_END: conn_drop */
 
@@ -467,12 +452,11 @@ static void conn_turn(struct server *s, struct conn *c, const struct event *e)
 static void on_conn(struct server *s, struct conn *c, struct event e)
 {
 	/*
-	 * An error, or a hang-up (both directions shut: for a socket we have
-	 * not shut down, a reset). Nothing can be sent any more: collect the
-	 * error, which reading SO_ERROR also clears, and close. A reset is
-	 * the client's choice, not a failure: no error line for it. While
-	 * lingering our side is shut already, and the client's FIN makes a
-	 * hang-up: that is the end we wait for, and linger reads it.
+	 * An error or a hang-up (both directions shut, or a reset): nothing
+	 * more can come in or go out. Edge-triggered, these are reported
+	 * once, and end the connection here, or nobody would ever look at
+	 * it again. A reset is the client's choice, not a failure: no error
+	 * line for it.
 	 */
 	if (c->state != CONN_LINGERING &&
 	    (event_is_error(e) || event_is_write_closed(e))) {
@@ -516,152 +500,49 @@ static void run_again(struct server *s)
 
 /*** the listener ***/
 
-/* spare_open: the spare descriptor: any will do; /dev/null costs nothing. */
-static int spare_open(void)
+/*
+ * resume_listener: a descriptor is free again, or the pause is over: put
+ * the listener back in epoll. If that fails, it stays paused (listener.h).
+ */
+static void resume_listener(struct server *s)
 {
-	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (listener_resume(&s->listener, poll_registry(&s->poll),
+			       s->now) == -1)
+		warn("server", "registry_register (listener)", errno);
 }
 
-/* ANCHOR: listener */
+/* ANCHOR: on_listener */
 /*
- * listener_watch: put the listener in epoll, level-triggered. One-shot, it
- * would need an epoll_ctl after every accept to re-arm it: one syscall per
- * connection. Level-triggered, it is simply reported at every poll_wait
- * for as long as a connection is queued, and needs no epoll_ctl at all
- * once added. (Edge-triggered would need no
- * re-arming either, but then accept must run until EAGAIN, and the
- * EMFILE case below becomes a stall; see out_of_fds.)
+ * on_listener: the listener is readable: a connection is queued. Accept
+ * one; if more are queued, the next wait reports the listener again (it
+ * is level-triggered), after this turn's other events: one accept per
+ * wakeup. listener_arm only takes a listener that this accept paused out
+ * of epoll.
  */
-static int listener_watch(struct server *s)
-{
-	return registry_register(poll_registry(&s->poll), s->listener, LISTENER,
-				 INTEREST_READABLE | INTEREST_LEVEL);
-}
-/* ANCHOR_END: listener */
-
-/* ANCHOR: emfile */
-/*
- * out_of_fds: accept4 failed with EMFILE (this process has as many
- * descriptors as its limit allows) or ENFILE (the system has). The
- * connection stays queued, so the listener stays readable: level-
- * triggered, it is reported again at the next wait, and the loop spins
- * until a descriptor frees up (an edge-triggered listener would instead
- * never be reported again: a stall). The way out is libuv's
- * (uv__emfile_trick): give up the spare descriptor kept for this moment,
- * accept the connection with it, close it at once (the client sees its
- * connection closed rather than hanging in the queue), and take the spare
- * back. Returns false if there is no spare to give up.
- */
-static bool out_of_fds(struct server *s)
+static void on_listener(struct server *s)
 {
 	struct sockaddr_in peer;
 	char addr[NET_ADDR_LEN];
 	int fd;
 
-	if (s->spare == -1)
-		s->spare = spare_open(); /* lost last time; maybe free now */
-	if (s->spare == -1)
-		return false;
-	close(s->spare);
-	do
-		fd = net_accept(s->listener, &peer);
-	while (fd == -1 && errno == EINTR);
-	if (fd != -1) {
-		close(fd);
-		if (!s->quiet) {
-			net_addr_str(&peer, addr);
+	switch (listener_accept(&s->listener, s->now, &fd, &peer)) {
+	case LISTENER_ACCEPTED:
+		conn_add(s, fd, &peer);
+		break;
+	case LISTENER_SHED:
+		net_addr_str(&peer, addr);
+		if (!s->quiet)
 			printf("%s: out of descriptors, closed at once\n",
 			       addr);
-		}
-	}
-	s->spare = spare_open();
-	return true;
-}
-/* ANCHOR_END: emfile */
-
-/* How long a listener paused for want of descriptors waits to try again. */
-#define PAUSE_NS (NS_PER_S / 2)
-
-/*
- * listener_pause: out of descriptors with no spare to give up (another
- * process took the last file: ENFILE): take the listener out of epoll
- * until conn_drop frees a descriptor, or PAUSE_NS from now, whichever
- * comes first. Level-triggered, it would otherwise be reported at every
- * wait, and the loop would spin. (epoll_ctl has no "interested in
- * nothing" for a level-triggered source: deregistering is the way.)
- */
-static void listener_pause(struct server *s)
-{
-	if (registry_deregister(poll_registry(&s->poll), s->listener) == -1)
-		die("registry_deregister (listener)"); /* it would spin */
-	s->paused = true;
-	s->resume_at = s->now + PAUSE_NS;
-}
-
-/*
- * listener_resume: a descriptor is free again, or the pause is over: watch
- * the listener again. If epoll cannot take it back (ENOMEM, ENOSPC), stay
- * paused and try again PAUSE_NS later: a server that gave up here would
- * be deaf for good.
- */
-static void listener_resume(struct server *s)
-{
-	if (listener_watch(s) == -1) {
-		warn("server", "registry_register (listener)", errno);
-		s->resume_at = s->now + PAUSE_NS;
-		return;
-	}
-	s->paused = false;
-}
-
-/* ANCHOR: on_listener */
-/*
- * until_resume_ms: the wait's timeout, timeout (ms, -1 for none), cut
- * short so that the loop wakes up when the paused listener is due to try
- * again. Rounded up, like timers_timeout_ms, so that it never wakes early.
- */
-static int until_resume_ms(const struct server *s, int timeout)
-{
-	int64_t left = s->resume_at - s->now;
-	int ms = left <= 0 ? 0 : (int)((left + NS_PER_S / 1000 - 1) /
-					(NS_PER_S / 1000));
-
-	return timeout == -1 || ms < timeout ? ms : timeout;
-}
-
-/*
- * on_listener: the listener is readable: a connection is queued. Accept
- * one; if more are queued, the next wait reports the listener again (it
- * is level-triggered), after this turn's other events: one accept per
- * wakeup. EINTR is retried in place.
- */
-static void on_listener(struct server *s)
-{
-	struct sockaddr_in peer;
-	int fd;
-
-	do
-		fd = net_accept(s->listener, &peer);
-	while (fd == -1 && errno == EINTR);
-	if (fd != -1) {
-		conn_add(s, fd, &peer);
-	} else if (errno == EMFILE || errno == ENFILE) {
-		int err = errno;
-
-		if (!out_of_fds(s)) {
-			/* No spare either (something else took it). */
-			warn("server", "accept", err);
-			listener_pause(s);
-		}
-	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-		/*
-		 * accept(2): ECONNABORTED (the client gave up while queued),
-		 * ENOBUFS, ENOMEM, or a network error. Each concerns one
-		 * connection or one moment, never the server: log it and go
-		 * on.
-		 */
+		break;
+	case LISTENER_FAILED:
 		warn("server", "accept", errno);
+		break;
+	case LISTENER_EMPTY:
+		break;
 	}
+	if (listener_arm(&s->listener, poll_registry(&s->poll), s->now) == -1)
+		warn("server", "registry_deregister (listener)", errno);
 }
 /* ANCHOR_END: on_listener */
 
@@ -678,33 +559,33 @@ static int run(struct server *s)
 	for (;;) {
 		int timeout, stop;
 
-		s->now = timer_now();
-		expire(s);
-		/*
-		 * Sleep until an event, or the nearest deadline; not at all
-		 * if a connection waits to run again.
-		 */
-		timeout = s->again_len > 0
-			      ? 0
-			      : timers_timeout_ms(&s->timers, s->now);
-		if (s->paused)
-			timeout = until_resume_ms(s, timeout);
-		/*
-		 * EINTR: a handler ran (SIGUSR1). poll_wait then returns no
-		 * events; look at what the handler asked for, and wait again.
-		 */
-		if (poll_wait(&s->poll, &s->events, timeout) == -1 &&
-		    errno != EINTR)
-			die("poll_wait");
-		s->now = timer_now();
-		if (s->paused && s->now >= s->resume_at)
-			listener_resume(s); /* try accept4 again */
+		/* What the SIGUSR1 handler asked for, before each wait. */
 		if (status_wanted) {
 			status_wanted = 0;
 			printf("status: %zu connections, %" PRIu64
 			       " answered\n",
 			       slab_len(&s->conns), s->answered);
 		}
+		s->now = timer_now();
+		expire(s);
+		/*
+		 * Sleep until an event, a deadline, or the end of a pause; not
+		 * at all if a connection waits to run again.
+		 */
+		timeout = s->again_len > 0
+			      ? 0
+			      : timers_timeout_ms(&s->timers, s->now);
+		timeout = listener_timeout_ms(&s->listener, s->now, timeout);
+		if (poll_wait(&s->poll, &s->events, timeout) == -1) {
+			/* A signal (a handler ran): wait again. */
+			if (errno == EINTR)
+				continue;
+			die("poll_wait");
+		}
+		s->now = timer_now();
+		if (s->listener.paused && s->now >= s->listener.resume_at)
+			resume_listener(s); /* try accept4 again */
+		/* The post's measure of concurrency: contexts alive now. */
 		if (events_len(&s->events) > 0 && !s->quiet)
 			printf("requests in flight: %zu\n",
 			       slab_len(&s->conns));
@@ -718,20 +599,20 @@ static int run(struct server *s)
 				continue;
 			}
 			if (token == SIGNALS) {
-				stop = on_signals(s);
+				stop = stop_read(s->signals);
+				if (stop == -1)
+					die("read signalfd");
 				if (stop)
 					return stop;
 				continue;
 			}
 			/*
-			 * A token whose connection was closed earlier in this
-			 * batch finds nothing, even if its slot and its
-			 * descriptor number are already a new connection's:
-			 * the slot's generation has moved on (slab.h). In
-			 * this server it cannot happen: epoll_wait reports a
-			 * source at most once per batch, and a handler closes
-			 * only its own connection. The check is the defence
-			 * for when it can.
+			 * epoll_wait reports a source at most once per batch,
+			 * so an event for a connection closed earlier in this
+			 * batch cannot happen; if it ever did, there is no
+			 * context, and nothing to do: its slot's generation
+			 * has moved on (slab.h), even if the slot and the
+			 * descriptor number are a new connection's now.
 			 */
 			c = slab_get(&s->conns, token);
 			if (c)
@@ -759,18 +640,9 @@ static void server_close(struct server *s, int sig)
 
 	printf("got %s: closing %zu connections\n",
 	       sig == SIGINT ? "SIGINT" : "SIGTERM", slab_len(&s->conns));
-	/*
-	 * The listener is closing: dropping connections must not resume it.
-	 * (Its deregistration, like the signalfd's, is not needed: close
-	 * would do, as for a connection in conn_drop. It costs one syscall
-	 * per run, and says what happens.)
-	 */
-	if (s->paused)
-		s->paused = false; /* out of epoll already */
-	else if (registry_deregister(r, s->listener) == -1)
+	/* First, so that dropping connections does not re-arm it. */
+	if (listener_close(&s->listener, r) == -1)
 		warn("server", "registry_deregister (listener)", errno);
-	/* New clients now get "connection refused" from the kernel. */
-	close(s->listener);
 	while ((t = timers_first(&s->timers))) {
 		struct conn *c = slab_get(&s->conns, t->token);
 
@@ -782,8 +654,6 @@ static void server_close(struct server *s, int sig)
 	if (registry_deregister(r, s->signals) == -1)
 		warn("server", "registry_deregister (signals)", errno);
 	close(s->signals);
-	if (s->spare != -1)
-		close(s->spare);
 	free(s->again);
 	events_free(&s->events);
 	poll_close(&s->poll);
@@ -857,16 +727,13 @@ int main(int argc, char **argv)
 
 	/* ANCHOR: setup */
 	signals_setup();
-	s.signals = stop_signals();
-	/* Taken now, while descriptors are plentiful: see out_of_fds. */
-	s.spare = spare_open();
-	if (s.spare == -1)
-		die("open /dev/null");
-	timers_init(&s.timers, (int64_t)timeout * NS_PER_S);
-	s.listener = net_listen(port, &what);
-	if (s.listener == -1)
+	s.signals = stop_open(&what);
+	if (s.signals == -1)
 		die(what);
-	bound = net_local_port(s.listener);
+	timers_init(&s.timers, (int64_t)timeout * NS_PER_S);
+	if (listener_open(&s.listener, port, &what) == -1)
+		die(what);
+	bound = net_local_port(s.listener.fd);
 	if (bound == -1)
 		die("getsockname");
 	if (poll_new(&s.poll) == -1)
@@ -876,7 +743,7 @@ int main(int argc, char **argv)
 	if (registry_register(poll_registry(&s.poll), s.signals, SIGNALS,
 			      INTEREST_READABLE) == -1)
 		die("registry_register (signals)");
-	if (listener_watch(&s) == -1)
+	if (listener_watch(&s.listener, poll_registry(&s.poll), LISTENER) == -1)
 		die("registry_register (listener)");
 	printf("listening on 127.0.0.1:%d\n", bound);
 	sig = run(&s);

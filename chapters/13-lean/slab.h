@@ -2,11 +2,8 @@
  * slab.h - a slot array whose tokens are a slot index and a generation.
  *
  * The server keeps one context per connection and finds it by the token
- * epoll hands back with each event. Chapter 05 numbered connections with a
- * counter that never repeats and looked tokens up in a hash table. Many
- * event loops do this instead (nginx; tokio's I/O driver until 2023):
- * contexts live in an array of slots, reused as connections come and go,
- * and a token packs two numbers:
+ * epoll hands back with each event. Contexts live in an array of slots,
+ * reused as connections come and go, and a token packs two numbers:
  *
  *	bits 63..32  the slot's generation, bumped every time the slot is
  *	             emptied, never 0
@@ -22,8 +19,6 @@
  * The slab stores pointers and never owns what they point to. A zeroed
  * struct slab is empty; it allocates on the first insert. Token 0 is never
  * a slab token (no generation is 0), so a program may keep it for itself.
- *
- * New in chapter 06: all of it (it replaces chapter 05's table.h).
  *
  * Sections: the slab, operations.
  */

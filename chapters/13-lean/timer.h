@@ -3,11 +3,12 @@
  *
  * Every deadline in this server has the same length, the -t SECONDS of the
  * command line: a request must arrive whole within it, a response must make
- * progress within it, a lingering close lasts at most that long. A deadline
- * is always set to "now + length", and now only moves forward, so a
- * deadline set later is never earlier than one set before it. Appending to
- * a FIFO therefore keeps the FIFO sorted: the head is always the nearest
- * deadline, and nothing ever has to be inserted in the middle.
+ * progress within it (the server's deadline_update says which deadlines
+ * there are). A deadline is always set to "now + length", and now only
+ * moves forward, so a deadline set later is never earlier than one set
+ * before it. Appending to a FIFO therefore keeps the FIFO sorted: the head
+ * is always the nearest deadline, and nothing ever has to be inserted in
+ * the middle.
  *
  *	arm     unlink (if queued), deadline = now + length, append    O(1)
  *	cancel  unlink                                                 O(1)
@@ -19,12 +20,12 @@
  * callback, at any time) is two pointer updates. With deadlines of
  * different lengths the trick fails, and a real priority queue is needed:
  * libuv keeps a binary min-heap, nginx a red-black tree, Go's runtime a
- * 4-ary heap per P; Linux's own timers use a hierarchical wheel.
+ * 4-ary heap per P; the kernel keeps precise timers (hrtimers, epoll_wait's
+ * timeout among them) in a red-black tree per CPU, and coarse ones in a
+ * hierarchical wheel.
  *
  * Times are nanoseconds on CLOCK_MONOTONIC (clock_gettime(2)), which no
  * one can set back, unlike the wall clock.
- *
- * New in chapter 07: all of it.
  *
  * Sections: the clock, timers, the queue.
  */
