@@ -193,8 +193,9 @@ static enum conn_result arm(struct conn *c, const struct registry *r,
 	if (added && in == c->interest && CONN_MODE != CONN_ONESHOT)
 		return res;
 	/*
-	 * epoll_ctl(2): ADD, like MOD, looks at the socket at once: bytes
-	 * that came after our last recv said EAGAIN are reported, not lost.
+	 * ADD, like MOD, looks at the socket at once (the kernel's
+	 * ep_insert and ep_modify poll it): bytes that came after our last
+	 * recv said EAGAIN are reported, not lost.
 	 */
 	if (added)
 		err = registry_reregister(r, c->fd, c->token, in);
@@ -262,7 +263,9 @@ static size_t wanted(const struct conn *c)
  * budget. EAGAIN clears can_read. So does a short count: the socket's
  * queue was emptied, and bytes arriving later raise a new edge (unless
  * the client has shut down its side: that event has come already, and no
- * other will, so read on until end of stream). End of stream sets c->eof,
+ * other will, so read on until end of stream). The one other short count
+ * is TCP urgent data (MSG_OOB): recv stops at its mark, and a client that
+ * sends it may wait for its deadline. End of stream sets c->eof,
  * which is not an error: the client may have half-closed after its last
  * request, and still wait for the answers.
  */
