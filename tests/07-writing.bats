@@ -74,6 +74,11 @@ BIN=$DIR/server
 	spawn_traced "$trace" -e trace=rt_sigaction,epoll_wait,epoll_ctl,sendmsg,close -- "$BIN" -q 0
 	run -0 http "http://127.0.0.1:$SERVER_PORT/"
 	[ "$output" = Hello ]
+	# A head in two pieces, 300 ms apart: between them the server waits
+	# for the rest of the request, and has nothing to write.
+	run -0 --separate-stderr timeout 20 "$COMMON/peer" -c 10 -d 300 \
+		-s 'GET / HTTP/1.1\r\n\r\n' "$SERVER_PORT"
+	[[ $output == *Hello ]]
 	# A client that never reads: the server fills the socket's buffers
 	# (EAGAIN), arms EPOLLOUT, and sleeps until the client gives up.
 	run -0 --separate-stderr timeout 30 "$COMMON/peer" -n -t 1500 \
@@ -82,7 +87,7 @@ BIN=$DIR/server
 	# The server has seen the client go (its reset) before it is asked.
 	wait_for 10 tracee_idle
 	kill -USR1 "$TRACEE_PID"
-	wait_for 10 log_has 'status: 0 connections, 1 answered'
+	wait_for 10 log_has 'status: 0 connections, 2 answered'
 	stop_traced || return 1
 	# The handler is installed with SA_RESTART, and epoll_wait fails with
 	# EINTR all the same (signal(7)).
@@ -119,7 +124,7 @@ BIN=$DIR/server
 	' "$trace"
 	echo "$output"
 	[ "${#lines[@]}" -eq 1 ]
-	[[ $output =~ ^[0-9]+\ sends,\ [0-9]+\ EAGAIN,\ [0-9]+\ EPOLLOUT\ after\ EAGAIN,\ 2\ closes$ ]]
+	[[ $output =~ ^[0-9]+\ sends,\ [0-9]+\ EAGAIN,\ [0-9]+\ EPOLLOUT\ after\ EAGAIN,\ 3\ closes$ ]]
 	# The silent client's socket filled up: EAGAIN, then EPOLLOUT. (The
 	# buffers hold less than the 4 MiB write budget unless tcp_wmem's
 	# maximum was raised; then the budget may stop the sends first.)
