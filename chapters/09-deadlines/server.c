@@ -217,8 +217,8 @@ static uint64_t sent_so_far(const struct conn *c)
  *	reading a request  armed at accept (conn_add) and never extended: a
  *	                   client sending a byte now and then gains nothing
  *	writing            armed when writing starts, and again after every
- *	                   turn that sent something (nginx's send_timeout):
- *	                   a slow reader lives, one that stopped reading dies
+ *	                   turn that sent something: a slow reader lives,
+ *	                   one that stopped reading dies
  *
  * Every deadline is -t from when it is armed, which keeps the queue
  * sorted (timer.h).
@@ -257,8 +257,7 @@ static const char *doing(enum conn_state state)
 /*
  * expire: close every connection whose deadline has passed, nearest
  * first. A request that did not arrive in time gets no answer, only a
- * close: nginx does the same (client_header_timeout logs a 408 and closes
- * without sending one), because a client that slow is not listening.
+ * close: a client that slow is not listening.
  */
 static void expire(struct server *s)
 {

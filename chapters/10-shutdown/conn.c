@@ -58,9 +58,8 @@
 
 /* ANCHOR: limits */
 /*
- * The longest request head; a longer one is 431. nginx reads heads into
- * 1 KiB and then up to four 8 KiB buffers; one 8 KiB head is a common
- * limit (Node's default is 16 KiB, Go's 1 MiB).
+ * The longest request head; a longer one is 431. 8 KiB holds any head a
+ * browser sends, cookies included, and is a common limit.
  */
 #define MAX_HEAD (8 * 1024)
 /* ANCHOR_END: limits */
@@ -440,7 +439,6 @@ static enum conn_result linger(struct conn *c)
  * what they received; RFC 9112 section 9.6). So linger: read and discard
  * until the client closes its side, which it does once it has read our
  * response and seen our FIN. The server bounds this with a deadline.
- * (nginx: ngx_http_set_lingering_close.)
  */
 static enum conn_result finish(struct conn *c)
 {
