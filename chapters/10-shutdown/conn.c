@@ -107,8 +107,8 @@ void conn_free(struct conn *c)
  * arm: this event spent the one-shot interest; arm it again for what the
  * connection waits for now: more of the request while reading it (or
  * the client's end of stream while lingering), and room in the socket's
- * buffer only while output is pending. Both at once
- * while a 100 Continue waits for room and the body for bytes.
+ * buffer only while output is pending. Both at once while a 100 Continue
+ * waits for room and the body for bytes.
  */
 static enum conn_result arm(struct conn *c, const struct registry *r)
 {

@@ -198,6 +198,8 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 }
 /* ANCHOR_END: conn_add */
 
+static void resume_listener(struct server *s);
+
 /* ANCHOR: conn_drop */
 /*
  * conn_drop: forget a connection: out of the slab, out of epoll, closed.
@@ -205,8 +207,6 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
  * only with the last reference to its open file, and it is not ours to
  * know whether some other reference (a dup, a child) exists.
  */
-static void resume_listener(struct server *s);
-
 static void conn_drop(struct server *s, struct conn *c)
 {
 	slab_remove(&s->conns, c->token);
