@@ -548,15 +548,19 @@ static enum conn_result linger(struct conn *c, struct budget *b)
  * leaves the body coming), nothing follows it in the buffer (a client
  * that pipelines may still be sending), and the last read emptied the
  * socket (can_read is false: a recv said EAGAIN, or returned less than it
- * was offered). Bytes may still arrive after the last read, but only
- * from a client that said close, or spoke HTTP/1.0 without keep-alive,
- * and sent more anyway (RFC 9112 section 9.6 tells it not to).
+ * was offered, and no event has said readable since). Bytes may still
+ * arrive after the last read, but only from a client that said close,
+ * or spoke HTTP/1.0 without keep-alive, and sent more anyway (RFC 9112
+ * section 9.6 tells it not to). The last test needs edge-triggering: in
+ * the other modes EPOLLIN is not watched while a response is sent, and
+ * bytes that came meanwhile raised no event.
  */
 static bool drained(const struct conn *c)
 {
 	const struct req *q = c->req;
 
-	return c->eof || (q->whole && q->len == q->end && !c->can_read);
+	return c->eof || (CONN_MODE == CONN_EDGE && q->whole &&
+			  q->len == q->end && !c->can_read);
 }
 
 /*
