@@ -92,9 +92,8 @@ static int find_end(const char *buf, size_t len, size_t start, size_t from,
 			if (i + 1 < len && buf[i + 1] != '\n')
 				return HTTP_BAD;
 		} else if (buf[i] == '\n') {
-			/* Refused at once, not waited on: see the top. */
 			if (i == 0 || buf[i - 1] != '\r')
-				return HTTP_BAD; /* bare LF */
+				return HTTP_BAD; /* bare LF: see the top */
 			if (i >= start + 3 &&
 			    memcmp(buf + i - 3, "\r\n\r\n", 4) == 0) {
 				*end = i + 1;
@@ -256,8 +255,9 @@ int http_parse_request(const char *buf, size_t len, size_t last_len,
 
 	/*
 	 * The previous call searched buf[0, last_len) and found no end, so
-	 * the end, if it is here, is an LF at or past last_len. The last
-	 * byte seen is looked at again: it may be a CR whose LF had not come.
+	 * the end, if it is here, is an LF at or past last_len (find_end
+	 * looks back from each LF). Only the last byte seen is looked at
+	 * again: it may be a CR whose LF had not arrived.
 	 */
 	from = (last_len >= 1 && last_len <= len) ? last_len - 1 : 0;
 	if (from < start)
