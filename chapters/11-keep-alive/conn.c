@@ -63,9 +63,8 @@
 
 /* ANCHOR: limits */
 /*
- * The longest request head; a longer one is 431. nginx reads heads into
- * 1 KiB and then up to four 8 KiB buffers; one 8 KiB head is a common
- * limit (Node's default is 16 KiB, Go's 1 MiB).
+ * The longest request head; a longer one is 431. 8 KiB holds any head a
+ * browser sends, cookies included, and is a common limit.
  */
 #define MAX_HEAD (8 * 1024)
 /* ANCHOR_END: limits */
@@ -113,8 +112,8 @@ void conn_free(struct conn *c)
  * arm: this event spent the one-shot interest; arm it again for what the
  * connection waits for now: more of the request while reading it (or
  * the client's end of stream while lingering), and room in the socket's
- * buffer only while output is pending. Both at once
- * while a 100 Continue waits for room and the body for bytes.
+ * buffer only while output is pending. Both at once while a 100 Continue
+ * waits for room and the body for bytes.
  */
 static enum conn_result arm(struct conn *c, const struct registry *r)
 {

@@ -54,7 +54,6 @@
  *	  differing values are 400. A comma list ("5, 5") is 400: the RFC
  *	  (section 6.3) lets a server accept a list of identical values, but
  *	  "the value is 1*DIGIT" is one rule with no exceptions to get wrong.
- *	  nginx rejects lists too.
  *	- Transfer-Encoding with Content-Length is 400 (section 6.1: the
  *	  classic smuggling setup). Any coding but "chunked" is 501; chunked
  *	  twice, an empty list, or Transfer-Encoding in an HTTP/1.0 request

@@ -19,10 +19,9 @@
  * struct timer, so arming never allocates, and cancelling (from any
  * callback, at any time) is two pointer updates. With deadlines of
  * different lengths the trick fails, and a real priority queue is needed:
- * libuv keeps a binary min-heap, nginx a red-black tree, Go's runtime a
- * 4-ary heap per P; the kernel keeps precise timers (hrtimers, epoll_wait's
- * timeout among them) in a red-black tree per CPU, and coarse ones in a
- * hierarchical wheel.
+ * a binary min-heap or a balanced search tree, O(log n) to arm. The kernel
+ * keeps precise timers (hrtimers, epoll_wait's timeout among them) in a
+ * red-black tree per CPU, and coarse ones in a hierarchical wheel.
  *
  * Times are nanoseconds on CLOCK_MONOTONIC (clock_gettime(2)), which no
  * one can set back, unlike the wall clock.

@@ -79,9 +79,8 @@ struct budget {
 
 /* ANCHOR: limits */
 /*
- * The longest request head; a longer one is 431. nginx reads heads into
- * 1 KiB and then up to four 8 KiB buffers; one 8 KiB head is a common
- * limit (Node's default is 16 KiB, Go's 1 MiB).
+ * The longest request head; a longer one is 431. 8 KiB holds any head a
+ * browser sends, cookies included, and is a common limit.
  */
 #define MAX_HEAD (8 * 1024)
 /* ANCHOR_END: limits */

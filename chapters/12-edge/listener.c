@@ -134,8 +134,7 @@ enum listener_result listener_accept(struct listener *l, int64_t now,
 	default:
 		/*
 		 * No spare either (another process took the last file:
-		 * ENFILE): pause until a connection closes, or 500 ms. nginx
-		 * does the same (accept_mutex_delay, 500 ms).
+		 * ENFILE): pause until a connection closes, or 500 ms.
 		 */
 		pause_listener(l, now);
 		errno = err;

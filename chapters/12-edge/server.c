@@ -217,6 +217,8 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
 }
 /* ANCHOR_END: conn_add */
 
+static void resume_listener(struct server *s);
+
 /* ANCHOR: conn_drop */
 /*
  * conn_drop: forget a connection: out of the slab, out of epoll, closed.
@@ -224,8 +226,6 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *peer)
  * only with the last reference to its open file, and it is not ours to
  * know whether some other reference (a dup, a child) exists.
  */
-static void resume_listener(struct server *s);
-
 static void conn_drop(struct server *s, struct conn *c)
 {
 	slab_remove(&s->conns, c->token);
@@ -253,8 +253,8 @@ static void conn_drop(struct server *s, struct conn *c)
  *	                   the slowloris deadline in one). A client sending
  *	                   a byte now and then gains nothing.
  *	writing            armed when writing starts, and again after every
- *	                   turn that sent something (nginx's send_timeout):
- *	                   a slow reader lives, one that stopped reading dies
+ *	                   turn that sent something: a slow reader lives,
+ *	                   one that stopped reading dies
  *	lingering          armed when the response is sent, never extended
  *
  * Every deadline is -t from when it is armed, which keeps the queue
@@ -302,8 +302,7 @@ static const char *doing(enum conn_state state)
 /*
  * expire: close every connection whose deadline has passed, nearest
  * first. A request that did not arrive in time gets no answer, only a
- * close: nginx does the same (client_header_timeout logs a 408 and closes
- * without sending one), because a client that slow is not listening.
+ * close: a client that slow is not listening.
  */
 static void expire(struct server *s)
 {
@@ -589,8 +588,8 @@ static int run(struct server *s)
 /*
  * server_close: stop accepting, close every connection, free everything.
  * Connections in the middle of a request or a response are cut off: this
- * is a fast shutdown, like nginx's on SIGTERM (its graceful one, SIGQUIT,
- * lets them finish). Every connection has a deadline from accept to close,
+ * is a fast shutdown (a graceful one would stop accepting and let them
+ * finish). Every connection has a deadline from accept to close,
  * so the timer queue lists them all.
  */
 static void server_close(struct server *s, int sig)
