@@ -220,8 +220,9 @@ static int route(const struct conn *c)
 
 /* ANCHOR: parse */
 /*
- * parse_head: give the parser what has arrived; it resumes near where it
- * stopped (last_len). On success, take the body's length.
+ * parse_head: give the parser what has arrived. It resumes near where it
+ * stopped (last_len), so a head arriving a byte at a time costs O(n). On
+ * success, decide how long the body is.
  */
 static enum conn_result parse_head(struct conn *c)
 {
