@@ -21,33 +21,7 @@ STOP_STATUS=0
 DIR=$TOP/chapters/13-lean
 BIN=$DIR/server
 
-@test "a bad command line gets a usage line and status 2" {
-	check_a_bad_command_line_gets_a_usage
-}
-
-@test "keep-alive: curl's three requests share one connection" {
-	check_keep_alive_curls_three_requests_share_one
-}
-
-@test "10,000 pipelined requests on one connection are all answered" {
-	check_10000_pipelined_requests_on_one_connection
-}
-
-@test "100 pipelined requests in one write are answered in order" {
-	check_100_pipelined_requests_in_one_write
-}
-
-@test "HTTP/1.0 closes unless it asks for keep-alive, and is told so" {
-	check_http_1_0_closes_unless_it_asks
-}
-
-@test "Connection: close is answered with Connection: close, and nothing after it" {
-	check_connection_close_is_answered_with_close
-}
-
-@test "backpressure: 100,000 pipelined requests from a client that never reads leave memory bounded" {
-	check_backpressure_100000_pipelined_requests
-}
+# What a connection costs: its memory while idle, and its system calls.
 
 # rss_per_conn BEFORE AFTER N: VmRSS growth (KiB) per connection, in bytes.
 rss_per_conn() {
@@ -106,30 +80,6 @@ rss_held() {
 	rss_held 2000 'GET / HTTP/1.1\r\n\r\n'
 }
 
-@test "2,000 concurrent keep-alive connections are served and held open" {
-	check_2000_concurrent_keep_alive_connections
-}
-
-@test "an idle keep-alive connection is closed -t after its last answer" {
-	check_an_idle_keep_alive_connection_is_closed
-}
-
-@test "a request and its FIN in one event: the end of stream is still read" {
-	check_a_request_and_its_fin_in_one_event
-}
-
-@test "Connection: close, its body's last read filled exactly, more bytes behind it: the answer lingers, whole" {
-	check_connection_close_body_filled_exactly
-}
-
-@test "strace: edge-triggered, 1,000 pipelined requests cost one ADD, no MOD, and fewer reads than requests" {
-	check_strace_edge_triggered_1000_pipelined_requests 1
-}
-
-@test "strace: 10,000 pipelined requests are answered at most 64 a turn, with a wait that does not sleep between turns" {
-	check_strace_a_turn_answers_at_most_64_requests
-}
-
 # conn_calls TRACE: one line per connection in an strace of accept4,
 # sendmsg, shutdown, epoll_ctl and close: the calls on its descriptor from
 # its accept4 to its close ("accept4 sendmsg shutdown close"; a sendmsg
@@ -176,6 +126,94 @@ conn_calls() {
 	[ "${lines[3]}" = "accept4 sendmsg close" ]
 	# The listener is level-triggered: never re-armed after an accept.
 	[ "$(grep -c 'EPOLL_CTL_MOD' "$trace")" -eq 0 ]
+}
+
+@test "strace: a paused listener that epoll cannot take back (ENOMEM) stays paused and tries again" {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace n start took lfd
+	# As in the test above: accept4 fails three times and no spare can be
+	# had, so the listener is paused (EPOLL_CTL_DEL, the third epoll_ctl).
+	# Then its return (ADD, the fourth and fifth) fails twice: two more
+	# rests of 500 ms, then it is back.
+	spawn_traced "$trace" -e trace=openat -- "$BIN" -q 0
+	stop_traced || return 1
+	n=$(grep -c '^openat(' "$trace")
+	spawn_traced "$trace" -e trace=listen,accept4,openat,epoll_ctl,epoll_wait \
+		-e inject=accept4:error=EMFILE:when=1..3 \
+		-e "inject=openat:error=ENFILE:when=$((n + 1))+" \
+		-e inject=epoll_ctl:error=ENOMEM:when=4..5 -- "$BIN" -q 0
+	start=$EPOCHREALTIME
+	run -0 http "http://127.0.0.1:$SERVER_PORT/"
+	took=$(elapsed_since "$start")
+	[ "$output" = Hello ]
+	stop_traced || return 1
+	[[ $(grep -m1 '^listen(' "$trace") =~ ^listen\(([0-9]+), ]]
+	lfd=${BASH_REMATCH[1]}
+	run -0 grep 'epoll_ctl(.*ENOMEM.*(INJECTED)$' "$trace"
+	printf '%s\n' "${lines[@]}"
+	[ "${#lines[@]}" -eq 2 ]
+	[[ ${lines[0]} == "epoll_ctl("*", EPOLL_CTL_ADD, $lfd, "* ]]
+	[[ ${lines[1]} == "epoll_ctl("*", EPOLL_CTL_ADD, $lfd, "* ]]
+	[ "$(grep -c '^server: registry_register (listener): Cannot allocate memory$' "$(log_of SERVER)")" -eq 2 ]
+	# Three rests, ended by their timeouts; no spin meanwhile.
+	[ "$(grep -cE '^epoll_wait\([0-9]+, \[\], [0-9]+, [0-9]+\) += 0$' "$trace")" -ge 3 ]
+	seconds_between "$took" 1.4 6
+	[ "$(grep -c '^epoll_wait(' "$trace")" -lt 15 ]
+}
+
+# The chapters before: keep-alive, pipelining, edge-triggering, the turn
+# budget, reading and writing, and the defences.
+
+@test "a bad command line gets a usage line and status 2" {
+	check_a_bad_command_line_gets_a_usage
+}
+
+@test "keep-alive: curl's three requests share one connection" {
+	check_keep_alive_curls_three_requests_share_one
+}
+
+@test "10,000 pipelined requests on one connection are all answered" {
+	check_10000_pipelined_requests_on_one_connection
+}
+
+@test "100 pipelined requests in one write are answered in order" {
+	check_100_pipelined_requests_in_one_write
+}
+
+@test "HTTP/1.0 closes unless it asks for keep-alive, and is told so" {
+	check_http_1_0_closes_unless_it_asks
+}
+
+@test "Connection: close is answered with Connection: close, and nothing after it" {
+	check_connection_close_is_answered_with_close
+}
+
+@test "backpressure: 100,000 pipelined requests from a client that never reads leave memory bounded" {
+	check_backpressure_100000_pipelined_requests
+}
+
+@test "2,000 concurrent keep-alive connections are served and held open" {
+	check_2000_concurrent_keep_alive_connections
+}
+
+@test "an idle keep-alive connection is closed -t after its last answer" {
+	check_an_idle_keep_alive_connection_is_closed
+}
+
+@test "a request and its FIN in one event: the end of stream is still read" {
+	check_a_request_and_its_fin_in_one_event
+}
+
+@test "Connection: close, its body's last read filled exactly, more bytes behind it: the answer lingers, whole" {
+	check_connection_close_body_filled_exactly
+}
+
+@test "strace: edge-triggered, 1,000 pipelined requests cost one ADD, no MOD, and fewer reads than requests" {
+	check_strace_edge_triggered_1000_pipelined_requests 1
+}
+
+@test "strace: 10,000 pipelined requests are answered at most 64 a turn, with a wait that does not sleep between turns" {
+	check_strace_a_turn_answers_at_most_64_requests
 }
 
 @test "routes: GET /, GET /bytes/N, POST /echo, 404, and 405 with Allow" {
@@ -304,39 +342,6 @@ conn_calls() {
 
 @test "strace: out of descriptors with no spare to give up, the listener rests 500 ms, then accepts again" {
 	check_strace_no_spare_the_listener_rests_then
-}
-
-@test "strace: a paused listener that epoll cannot take back (ENOMEM) stays paused and tries again" {
-	need_strace
-	local trace=$BATS_TEST_TMPDIR/trace n start took lfd
-	# As in the test above: accept4 fails three times and no spare can be
-	# had, so the listener is paused (EPOLL_CTL_DEL, the third epoll_ctl).
-	# Then its return (ADD, the fourth and fifth) fails twice: two more
-	# rests of 500 ms, then it is back.
-	spawn_traced "$trace" -e trace=openat -- "$BIN" -q 0
-	stop_traced || return 1
-	n=$(grep -c '^openat(' "$trace")
-	spawn_traced "$trace" -e trace=listen,accept4,openat,epoll_ctl,epoll_wait \
-		-e inject=accept4:error=EMFILE:when=1..3 \
-		-e "inject=openat:error=ENFILE:when=$((n + 1))+" \
-		-e inject=epoll_ctl:error=ENOMEM:when=4..5 -- "$BIN" -q 0
-	start=$EPOCHREALTIME
-	run -0 http "http://127.0.0.1:$SERVER_PORT/"
-	took=$(elapsed_since "$start")
-	[ "$output" = Hello ]
-	stop_traced || return 1
-	[[ $(grep -m1 '^listen(' "$trace") =~ ^listen\(([0-9]+), ]]
-	lfd=${BASH_REMATCH[1]}
-	run -0 grep 'epoll_ctl(.*ENOMEM.*(INJECTED)$' "$trace"
-	printf '%s\n' "${lines[@]}"
-	[ "${#lines[@]}" -eq 2 ]
-	[[ ${lines[0]} == "epoll_ctl("*", EPOLL_CTL_ADD, $lfd, "* ]]
-	[[ ${lines[1]} == "epoll_ctl("*", EPOLL_CTL_ADD, $lfd, "* ]]
-	[ "$(grep -c '^server: registry_register (listener): Cannot allocate memory$' "$(log_of SERVER)")" -eq 2 ]
-	# Three rests, ended by their timeouts; no spin meanwhile.
-	[ "$(grep -cE '^epoll_wait\([0-9]+, \[\], [0-9]+, [0-9]+\) += 0$' "$trace")" -ge 3 ]
-	seconds_between "$took" 1.4 6
-	[ "$(grep -c '^epoll_wait(' "$trace")" -lt 15 ]
 }
 
 @test "strace: the wait sleeps until the nearest deadline, rounded up, and never spins" {
