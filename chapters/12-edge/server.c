@@ -155,7 +155,10 @@ static void on_sigusr1(int sig)
  * EINTR (signal(7) lists it among the calls never restarted), which is
  * what run expects. recv, sendmsg and accept4 on our non-blocking
  * sockets never sleep, so they are not interrupted in practice; their
- * EINTR loops are there because POSIX allows it.
+ * EINTR loops are there because POSIX allows it. A SIGUSR1 that lands
+ * between the loop's look at the flag and its wait is seen only at the
+ * next wakeup: the window that stop.h closes for SIGINT and SIGTERM, and
+ * one a status line can live with.
  *
  * SIGPIPE is ignored. Every send already says MSG_NOSIGNAL, so no socket
  * can raise it; this is the belt to those braces: it covers stdout too

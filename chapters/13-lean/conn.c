@@ -86,8 +86,8 @@ struct budget {
 
 /* ANCHOR: limits */
 /*
- * The longest request head; a longer one is 431. 8 KiB holds any head a
- * browser sends, cookies included, and is a common limit.
+ * The longest request head; a longer one is 431. 8 KiB is a common limit,
+ * with room for the usual browser's head and its cookies.
  */
 #define MAX_HEAD (8 * 1024)
 /* ANCHOR_END: limits */
