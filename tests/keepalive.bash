@@ -110,19 +110,20 @@ check_connection_close_is_answered_with_close() {
 # backpressure: 100,000 pipelined requests from a client that never reads leave memory bounded
 check_backpressure_100000_pipelined_requests() {
 	server_start "$BIN" -q -t 30 0
-	local before after pid pad status=0 err=$BATS_TEST_TMPDIR/peer.err
+	local before after base pid pad status=0 err=$BATS_TEST_TMPDIR/peer.err
 	# 100,000 requests of about 230 bytes: 23 MB that a server reading
 	# everything would hold, with answers of 10 KB each (1 GB).
 	pad=$(printf '%*s' 200 '' | tr ' ' p)
 	# Let the allocator reach its steady state first.
 	run -0 http "http://127.0.0.1:$SERVER_PORT/bytes/100000" -o /dev/null
 	before=$(vm_rss "$SERVER_PID")
+	base=$(fd_count "$SERVER_PID")
 	timeout 30 "$COMMON/peer" -n -t 6000 -x 100000 \
 		-s "GET /bytes/10000 HTTP/1.1\r\nX: $pad\r\n\r\n" \
 		"$SERVER_PORT" 2>"$err" &
 	pid=$!
 	# Once every buffer between us is full, the server stops: idle.
-	wait_for 10 fds_are $(($(fd_count "$SERVER_PID") + 1))
+	wait_for 10 fds_are $((base + 1))
 	assert_idle "$SERVER_PID"
 	after=$(vm_rss "$SERVER_PID")
 	diag "VmRSS $before KiB before, $after KiB with the pipeliner stuck"
