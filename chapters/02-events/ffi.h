@@ -40,8 +40,8 @@
  */
 #define EPOLLIN 0x001u  /* readable: data, EOF, or a connection to accept */
 #define EPOLLOUT 0x004u /* writable: room to write (how much: per file type) */
-#define EPOLLERR 0x008u /* error condition; always reported, never asked for */
-#define EPOLLHUP 0x010u /* hang-up; always reported, never asked for */
+#define EPOLLERR 0x008u /* error condition; reported whether asked for or not */
+#define EPOLLHUP 0x010u /* hang-up; reported whether asked for or not */
 #define EPOLLRDHUP 0x2000u /* stream socket: the peer shut down writing */
 
 /* Modes, not events: they change how and how often readiness is reported. */
