@@ -8,7 +8,9 @@
 #	                  chapter starts threads)
 #	make diff CH=02   what chapter 02 adds to chapter 01 (diff -ruN: a new
 #	                  file shows whole), without the build outputs and
-#	                  page leftovers named in common/diff-exclude
+#	                  page leftovers named in common/diff-exclude; a
+#	                  chapter whose Makefile says BUILDS_ON = NN-name is
+#	                  compared with that chapter instead
 #	make bench [CH="05 13"]  wrk, CPU, strace and RSS: chapters 00, 05, 10,
 #	                  13 and nginx side by side, Markdown tables (common/bench)
 #	make fuzz [CH=08] libFuzzer over the newest chapter's HTTP parser (or
@@ -64,7 +66,9 @@ check:
 
 diff:
 	@c="$(ch)"; [ -n "$(CH)" ] && [ -n "$$c" ] || { echo "usage: make diff CH=NN" >&2; exit 2; }; \
-	prev=$$(ls -d chapters/[0-9][0-9]-* | grep -B1 -x "$$c" | head -n 1); \
+	base=$$(sed -n 's/^BUILDS_ON *= *//p' "$$c/Makefile"); \
+	prev=$${base:+chapters/$$base}; \
+	prev=$${prev:-$$(ls -d chapters/[0-9][0-9]-* | grep -B1 -x "$$c" | head -n 1)}; \
 	[ "$$prev" != "$$c" ] || { echo "make diff: $$c is the first chapter" >&2; exit 2; }; \
 	diff -ruN -X common/diff-exclude "$$prev" "$$c" || [ $$? -eq 1 ]
 
