@@ -111,7 +111,8 @@ BIN=$DIR/server
 		/EPOLL_CTL_MOD, [0-9]+, \{events=[A-Z|]*EPOLLOUT/ {
 			split($0, f, ", "); fd = f[3] + 0
 			if (again[fd]) outs++
-			else if (turn[fd] < 4194304) print "EPOLLOUT armed with room to write: " $0
+			else if (turn[fd] >= 4194304) budget++
+			else print "EPOLLOUT armed with room to write: " $0
 		}
 		/EPOLL_CTL_DEL, [0-9]+, NULL\) += 0/ { split($0, f, ", "); del[f[3] + 0] = 1 }
 		/^close\([0-9]+\) += 0/ {
@@ -120,17 +121,18 @@ BIN=$DIR/server
 			if (!del[fd]) print "close without DEL: " $0
 			delete del[fd]
 		}
-		END { printf "%d sends, %d EAGAIN, %d EPOLLOUT after EAGAIN, %d closes\n", sends, eagain, outs, closes }
+		END { printf "%d sends, %d EAGAIN, %d EPOLLOUT after EAGAIN, %d after a full budget, %d closes\n", sends, eagain, outs, budget, closes }
 	' "$trace"
 	echo "$output"
 	[ "${#lines[@]}" -eq 1 ]
-	[[ $output =~ ^[0-9]+\ sends,\ [0-9]+\ EAGAIN,\ [0-9]+\ EPOLLOUT\ after\ EAGAIN,\ 3\ closes$ ]]
-	# The silent client's socket filled up: EAGAIN, then EPOLLOUT. (The
-	# buffers hold less than the 4 MiB write budget unless tcp_wmem's
-	# maximum was raised; then the budget may stop the sends first.)
-	if [ "$(awk '{ print $3 }' /proc/sys/net/ipv4/tcp_wmem)" -le 4194304 ]; then
-		[[ $output =~ \ [1-9][0-9]*\ EAGAIN,\ [1-9][0-9]*\ EPOLLOUT ]]
-	fi
+	[[ $output =~ ^[0-9]+\ sends,\ ([0-9]+)\ EAGAIN,\ ([0-9]+)\ EPOLLOUT\ after\ EAGAIN,\ ([0-9]+)\ after\ a\ full\ budget,\ 3\ closes$ ]]
+	# The silent client's socket filled up and the server armed EPOLLOUT:
+	# after a send that met EAGAIN, or after a turn that wrote the whole
+	# 4 MiB budget. Which comes first depends on how far the kernel lets
+	# the send and receive buffers grow (tcp_wmem, tcp_rmem, the load):
+	# CI has seen a turn fill the budget before any EAGAIN.
+	local outs=${BASH_REMATCH[2]} budget=${BASH_REMATCH[3]}
+	[ $((outs + budget)) -ge 1 ]
 }
 
 @test "-q silences every per-request line" {
