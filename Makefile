@@ -12,7 +12,12 @@
 #	                  chapter whose Makefile says BUILDS_ON = NN-name is
 #	                  compared with that chapter instead
 #	make bench [CH="05 13"]  wrk, CPU, strace and RSS: chapters 00, 05, 10,
-#	                  13 and nginx side by side, Markdown tables (common/bench)
+#	                  13 (and 14, 16 where they exist), the floor (a
+#	                  measuring stick in common/) and nginx side by side,
+#	                  keep-alive, close and pipelined, a 64 KiB file for the
+#	                  chapters that serve files, a multicore row for 15,
+#	                  Markdown tables (common/bench; BENCH_MODES and the
+#	                  other BENCH_ settings are in its header)
 #	make fuzz [CH=08] libFuzzer over the newest chapter's HTTP parser (or
 #	                  CH's), for FUZZ_SECONDS (default 60) (common/fuzz)
 #	make book         fill the book's listings from the anchored source

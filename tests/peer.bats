@@ -297,3 +297,100 @@ event_times() {
 		[ -z "$output" ]
 	done
 }
+
+# common/floor: the measuring stick of `make bench` (not a chapter): one
+# read, its request ends counted, their canned answers in one send.
+
+FLOOR=$COMMON/floor
+
+# floor_answer close|keep-alive: the answer floor gives to one request.
+floor_answer() {
+	printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n'
+	printf 'Content-Length: 5\r\nConnection: %s\r\n\r\nHello' "$1"
+}
+
+@test "floor keeps a connection alive and closes on Connection: close" {
+	server_start "$FLOOR" 0
+	local ka='GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+	local cl='GET / HTTP/1.1\r\nHost: x\r\nconnection: Close\r\n\r\n'
+	# Two requests in pieces 50 ms apart, the second asking to close.
+	run --separate-stderr -0 timeout 20 "$PEER" -c "$(nbytes "$ka")" -d 50 \
+		-s "$ka$cl" "$SERVER_PORT"
+	[ "$output" = "$(floor_answer keep-alive; floor_answer close)" ]
+	[[ ${stderr_lines[-1]} == *"closed by server (eof)"* ]]
+	# Without it the connection stays open: the deadline ends it.
+	run --separate-stderr -3 timeout 20 "$PEER" -t 500 -s "$ka" "$SERVER_PORT"
+	[ "$output" = "$(floor_answer keep-alive)" ]
+	[[ ${stderr_lines[-1]} == *"still open after "* ]]
+	# A head cut anywhere, even inside \r\n\r\n or the header, still counts.
+	run --separate-stderr -0 timeout 20 "$PEER" -c 1 -s "$cl" "$SERVER_PORT"
+	[ "$output" = "$(floor_answer close)" ]
+	stop SERVER 0
+}
+
+@test "strace: floor answers 64 pipelined requests in order, byte-exact, in one send" {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/out
+	spawn_traced "$trace" -e trace=sendto,sendmsg,write,writev -- "$FLOOR" 0
+	local ka='GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+	local cl='GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+	# 63 kept alive and one that closes, in one buffer: one write.
+	run --separate-stderr -0 timeout 20 "$PEER" -x 1 \
+		-s "$(for _ in $(seq 63); do printf '%s' "$ka"; done)$cl" \
+		-o "$out" "$SERVER_PORT"
+	{
+		for _ in $(seq 63); do floor_answer keep-alive; done
+		floor_answer close
+	} | cmp - "$out"
+	# stop_traced, but floor exits at once: strace may be gone before
+	# stop could signal it.
+	wait_for 10 tracee_idle
+	kill -TERM "$TRACEE_PID"
+	TRACEE_PID=
+	local status=0
+	timeout 10 tail --pid="$SERVER_PID" -f /dev/null
+	wait "$SERVER_PID" || status=$?
+	SERVER_PID=
+	[ "$status" -eq 0 ]
+	local sends
+	# Socket sends only (writes go to stdout): one for the 64 answers.
+	sends=$(grep -cE '^(sendto|sendmsg|writev)\(' "$trace")
+	[ "$sends" -eq 1 ] || { cat "$trace"; return 1; }
+	grep -qE '^sendto\([0-9]+, "HTTP/1\.1 200 OK.*, '"$(wc -c <"$out")"', MSG_NOSIGNAL' "$trace"
+}
+
+@test "floor: a bad command line gets a usage line and status 2" {
+	local args
+	for args in "x" "1 2" "65536" "-z" "-q 99999" "1x"; do
+		# shellcheck disable=SC2086 # split on purpose
+		run --separate-stderr -2 timeout 10 "$FLOOR" $args
+		[[ ${stderr_lines[-1]} == "usage: floor "* ]] || { echo "$args: $stderr"; return 1; }
+	done
+}
+
+@test "floor stops on SIGTERM and SIGINT with status 0 and says what it served" {
+	local sig status
+	for sig in TERM INT; do
+		server_start "$FLOOR" 0
+		run --separate-stderr -0 timeout 20 "$PEER" -C 3 \
+			-s 'GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n' \
+			"$SERVER_PORT"
+		# One connection left open: freed at exit (ASan would say).
+		local base
+		base=$(fd_count "$SERVER_PID")
+		connect_raw fd
+		wait_for 5 fds_are $((base + 1))
+		if [ "$sig" = TERM ]; then
+			stop SERVER 0
+		else
+			kill -INT "$SERVER_PID"
+			status=0
+			timeout 10 tail --pid="$SERVER_PID" -f /dev/null
+			wait "$SERVER_PID" || status=$?
+			SERVER_PID=
+			[ "$status" -eq 0 ]
+		fi
+		exec {fd}>&-
+		grep -qx 'floor: 6 requests on 4 connections' "$(log_of SERVER)"
+	done
+}
