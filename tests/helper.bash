@@ -78,7 +78,8 @@ stop() {
 	pid=${!pid}
 	[ -n "$pid" ] || return 0
 	printf -v "${name}_PID" '%s' ""
-	kill -TERM "$pid" 2>/dev/null
+	# It may have exited already (a test that stopped it another way).
+	kill -TERM "$pid" 2>/dev/null || true
 	local deadline=$((SECONDS + 10))
 	while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
 		sleep 0.01
