@@ -38,13 +38,16 @@
  * (conn.c); a spare descriptor for when accept4 fails with EMFILE, and a
  * listener that pauses rather than spins or goes deaf (listener.h); and
  * SIGINT/SIGTERM read from a signalfd in the epoll set (stop.h): the
- * server closes everything, frees everything, and exits 0.
+ * server closes everything, frees everything, and exits 0. SIGQUIT is the
+ * draining stop: no new clients, idle connections closed, the others let
+ * finish what is in flight (within -t), then the same exit.
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
  *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
  *	curl -sS --data-binary @file http://127.0.0.1:8000/echo | cmp - file
  *	kill -USR1 PID                (prints a status line)
  *	kill PID                      (or Ctrl-C: a clean exit, status 0)
+ *	kill -QUIT PID                (a draining stop, status 0)
  *	./server -q 0                 (quiet, on a port the kernel chooses)
  *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
  *	make EXTRA_CFLAGS=-DCONN_MODE=CONN_ONESHOT   (or CONN_LEVEL: the
@@ -55,7 +58,7 @@
  * now with the status (one line, with a count, for the pipelined answers
  * of one turn), a line when a client leaves in the middle of a request,
  * one for each deadline that passes ("timeout"), one for each connection
- * refused for want of descriptors, and one for the shutdown.
+ * refused for want of descriptors, and one or two for the shutdown.
  *
  * Sections: the server, logging, signals, connections, deadlines, running
  * connections, the listener, the event loop, shutting down, the command
