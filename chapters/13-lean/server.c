@@ -453,6 +453,7 @@ static void drain_start(struct server *s)
 	printf("got SIGQUIT: closed %zu idle connections, draining %zu\n",
 	       idle_closed, slab_len(&s->conns));
 }
+/* ANCHOR_END: drain */
 
 /* drain_timeout_ms: the wait's timeout, cut short by the drain's end. */
 static int drain_timeout_ms(const struct server *s, int timeout)
@@ -463,7 +464,6 @@ static int drain_timeout_ms(const struct server *s, int timeout)
 		ms = 0;
 	return timeout == -1 || ms < timeout ? (int)ms : timeout;
 }
-/* ANCHOR_END: drain */
 
 /* ANCHOR: on_conn */
 /*
