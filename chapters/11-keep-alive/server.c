@@ -356,7 +356,8 @@ static bool idle(const struct conn *c)
 /*
  * drain_start: SIGQUIT, a draining stop. Close the listener (a new client
  * is refused by the kernel from now on) and every idle connection; the
- * others finish their request and close (on_conn), within -t from now.
+ * others answer the requests they have sent and close once idle
+ * (on_conn), within -t from now.
  */
 static void drain_start(struct server *s)
 {
