@@ -10,6 +10,7 @@
 load helper
 load http
 load defenses
+load drain
 
 STOP_STATUS=0
 
@@ -62,4 +63,22 @@ BIN=$DIR/server
 
 @test "valgrind: requests, then SIGTERM: exit 0 with no error and no leak" {
 	check_valgrind_requests_then_sigterm_exit_0_with
+}
+
+# SIGQUIT, the draining stop (tests/drain.bash).
+
+@test "SIGQUIT: an 8 MB download and 20 connections mid-request finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_requests_mid_way_finish
+}
+
+@test "SIGQUIT: the listener and idle connections close at once; a request mid-way is answered" {
+	check_sigquit_closes_the_listener_and_idle_connections
+}
+
+@test "SIGQUIT: the drain lasts at most -t; what is left is closed, exit 0" {
+	check_the_drain_lasts_at_most_t
+}
+
+@test "SIGQUIT: SIGTERM or a second SIGQUIT during the drain stops at once, exit 0" {
+	check_sigterm_during_a_drain_stops_fast
 }

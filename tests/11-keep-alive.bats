@@ -11,6 +11,7 @@ load helper
 load http
 load io
 load keepalive
+load drain
 
 STOP_STATUS=0
 
@@ -59,4 +60,26 @@ BIN=$DIR/server
 
 @test "Connection: close, its body's last read filled exactly, more bytes behind it: the answer lingers, whole" {
 	check_connection_close_body_filled_exactly
+}
+
+# SIGQUIT, the draining stop (tests/drain.bash).
+
+@test "SIGQUIT: an 8 MB download and 20 pipelined requests finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_pipelined_requests_finish
+}
+
+@test "SIGQUIT: an 8 MB download and 20 connections mid-request finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_requests_mid_way_finish
+}
+
+@test "SIGQUIT: the listener and idle connections, kept-alive ones too, close at once; a request mid-way is answered" {
+	check_sigquit_closes_the_listener_and_idle_connections
+}
+
+@test "SIGQUIT: the drain lasts at most -t; what is left is closed, exit 0" {
+	check_the_drain_lasts_at_most_t
+}
+
+@test "SIGQUIT: SIGTERM or a second SIGQUIT during the drain stops at once, exit 0" {
+	check_sigterm_during_a_drain_stops_fast
 }

@@ -27,13 +27,16 @@
  * (conn.c); a spare descriptor for when accept4 fails with EMFILE, and a
  * listener that pauses rather than spins or goes deaf (listener.h); and
  * SIGINT/SIGTERM read from a signalfd in the epoll set (stop.h): the
- * server closes everything, frees everything, and exits 0.
+ * server closes everything, frees everything, and exits 0. SIGQUIT is the
+ * draining stop: no new clients, idle connections closed, the others let
+ * finish what is in flight (within -t), then the same exit.
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
  *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
  *	curl -sS --data-binary @file http://127.0.0.1:8000/echo | cmp - file
  *	kill -USR1 PID                (prints a status line)
  *	kill PID                      (or Ctrl-C: a clean exit, status 0)
+ *	kill -QUIT PID                (a draining stop, status 0)
  *	./server -q 0                 (quiet, on a port the kernel chooses)
  *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
  *
@@ -41,7 +44,7 @@
  * of the loop that has events, "got all data", "answered from request",
  * now with the status, a line when a client leaves early, one for each
  * deadline that passes ("timeout"), one for each connection refused for
- * want of descriptors, and one for the shutdown.
+ * want of descriptors, and one or two for the shutdown.
  *
  * Sections: the server, logging, signals, connections, deadlines, the
  * listener, the event loop, shutting down, the command line, main.
@@ -56,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -93,7 +97,10 @@ struct server {
 	struct timers timers; /* every connection's deadline, nearest first */
 	int64_t now;	      /* the clock, read once per turn of the loop */
 	struct listener listener; /* the listening socket: LISTENER */
-	int signals;	      /* a signalfd for SIGINT and SIGTERM: SIGNALS */
+	int signals;	      /* a signalfd for the stop signals: SIGNALS */
+	bool draining;	      /* SIGQUIT came: see drain_start */
+	int64_t drain_start;  /* when it came */
+	int64_t drain_end;    /* what is still open then is closed */
 	uint64_t max_body;    /* -b: the largest request body */
 	uint64_t next_id;     /* the next connection's number in the log */
 	uint64_t answered;    /* responses sent whole, for the status line */
@@ -302,6 +309,63 @@ static void expire(struct server *s)
 }
 /* ANCHOR_END: expire */
 
+/*** draining ***/
+
+/* ANCHOR: drain */
+/*
+ * idle: c waits for a request of which not a byte has come, neither into
+ * its buffer nor into its socket (MSG_PEEK looks without taking).
+ */
+static bool idle(const struct conn *c)
+{
+	char byte;
+
+	if (c->state != CONN_HEAD || c->len > 0)
+		return false;
+	return recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	       (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/*
+ * drain_start: SIGQUIT, a draining stop. Close the listener (a new client
+ * is refused by the kernel from now on) and every idle connection; the
+ * others finish their request and close (on_conn), within -t from now.
+ */
+static void drain_start(struct server *s)
+{
+	struct timer *t, *next;
+	size_t idle_closed = 0;
+
+	s->draining = true;
+	s->drain_start = s->now;
+	s->drain_end = s->now + s->timers.length;
+	if (listener_close(&s->listener, poll_registry(&s->poll)) == -1)
+		warn("server", "registry_deregister (listener)", errno);
+	/* The queue lists every connection; conn_drop takes out only t. */
+	for (t = s->timers.head.next; t != &s->timers.head; t = next) {
+		struct conn *c = slab_get(&s->conns, t->token);
+
+		next = t->next;
+		if (c && idle(c)) {
+			conn_drop(s, c);
+			idle_closed++;
+		}
+	}
+	printf("got SIGQUIT: closed %zu idle connections, draining %zu\n",
+	       idle_closed, slab_len(&s->conns));
+}
+/* ANCHOR_END: drain */
+
+/* drain_timeout_ms: the wait's timeout, cut short by the drain's end. */
+static int drain_timeout_ms(const struct server *s, int timeout)
+{
+	int64_t ms = (s->drain_end - s->now + 999999) / 1000000;
+
+	if (ms < 0)
+		ms = 0;
+	return timeout == -1 || ms < timeout ? (int)ms : timeout;
+}
+
 /* ANCHOR: on_conn */
 /*
  * on_conn: connection c's socket is ready, as event e says.
@@ -343,6 +407,8 @@ static void on_conn(struct server *s, struct conn *c, struct event e)
 	}
 	switch (res) {
 	case CONN_WAITING:
+		if (s->draining && idle(c))
+			break; /* answered, and no next request: close */
 		deadline_update(s, c, was, sent);
 		return;
 	case CONN_DONE:
@@ -416,7 +482,9 @@ static void on_listener(struct server *s)
 
 /* ANCHOR: loop */
 /*
- * run: wait and dispatch, until SIGINT or SIGTERM; returns the signal.
+ * run: wait and dispatch, until SIGINT or SIGTERM, which it returns; or
+ * SIGQUIT: drain, until the last connection closes or the drain's time is
+ * up (returns 0), or a second stop signal comes (returns it).
  * Each turn reads the clock once (as libuv's loop time does): deadlines
  * set in a turn all count from that moment, so they stay in order.
  */
@@ -434,9 +502,14 @@ static int run(struct server *s)
 		}
 		s->now = timer_now();
 		expire(s);
+		if (s->draining && (slab_len(&s->conns) == 0 ||
+				    s->now >= s->drain_end))
+			return 0; /* drained, or out of time */
 		/* Sleep until an event, a deadline, or the end of a pause. */
 		timeout = timers_timeout_ms(&s->timers, s->now);
 		timeout = listener_timeout_ms(&s->listener, s->now, timeout);
+		if (s->draining)
+			timeout = drain_timeout_ms(s, timeout);
 		if (poll_wait(&s->poll, &s->events, timeout) == -1) {
 			/* A signal (a handler ran): wait again. */
 			if (errno == EINTR)
@@ -456,14 +529,17 @@ static int run(struct server *s)
 			struct conn *c;
 
 			if (token == LISTENER) {
-				on_listener(s);
+				if (!s->draining) /* else closed this turn */
+					on_listener(s);
 				continue;
 			}
 			if (token == SIGNALS) {
 				stop = stop_read(s->signals);
 				if (stop == -1)
 					die("read signalfd");
-				if (stop)
+				if (stop == SIGQUIT && !s->draining)
+					drain_start(s);
+				else if (stop)
 					return stop;
 				continue;
 			}
@@ -488,20 +564,30 @@ static int run(struct server *s)
 /* ANCHOR: shutdown */
 /*
  * server_close: stop accepting, close every connection, free everything.
- * Connections in the middle of a request or a response are cut off: this
- * is a fast shutdown (a graceful one would stop accepting and let them
- * finish). Every connection has a deadline from accept to close,
- * so the timer queue lists them all.
+ * After SIGINT or SIGTERM, connections in the middle of a request or a
+ * response are cut off: a fast stop. After a drain (sig 0), none is left,
+ * unless the drain ran out of time. Every connection has a deadline from
+ * accept to close, so the timer queue lists them all.
  */
 static void server_close(struct server *s, int sig)
 {
 	const struct registry *r = poll_registry(&s->poll);
+	double secs = (double)(s->now - s->drain_start) / NS_PER_S;
 	struct timer *t;
 
-	printf("got %s: closing %zu connections\n",
-	       sig == SIGINT ? "SIGINT" : "SIGTERM", slab_len(&s->conns));
+	if (sig == 0 && slab_len(&s->conns) == 0)
+		printf("drained in %.1f s\n", secs);
+	else if (sig == 0)
+		printf("drain: out of time after %.1f s: closing %zu "
+		       "connections\n", secs, slab_len(&s->conns));
+	else
+		printf("got %s: closing %zu connections\n",
+		       sig == SIGINT	? "SIGINT"
+		       : sig == SIGTERM ? "SIGTERM"
+					: "SIGQUIT",
+		       slab_len(&s->conns));
 	/* First, so that dropping connections does not re-arm it. */
-	if (listener_close(&s->listener, r) == -1)
+	if (!s->draining && listener_close(&s->listener, r) == -1)
 		warn("server", "registry_deregister (listener)", errno);
 	while ((t = timers_first(&s->timers))) {
 		struct conn *c = slab_get(&s->conns, t->token);
