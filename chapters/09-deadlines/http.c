@@ -302,7 +302,8 @@ static int is_authority(const char *buf, size_t p, size_t end, int need_host)
 		for (p++; p < end && buf[p] != ']'; p++) {
 			if (buf[p] == ':')
 				colons++;
-			else if (buf[p] != '.' && !is_hex((unsigned char)buf[p]))
+			else if (buf[p] != '.' &&
+				 !is_hex((unsigned char)buf[p]))
 				return 0;
 		}
 		if (p == end || colons == 0)
