@@ -278,7 +278,6 @@ static int parse_header_line(const char *buf, size_t pos, size_t eol,
 
 /*** Host and the target's authority ***/
 
-/* ANCHOR: host */
 /* What a reg-name may hold besides %HH (RFC 3986 section 3.2.2). */
 static int is_host_char(unsigned char c)
 {
@@ -331,6 +330,7 @@ static int is_authority(const char *buf, size_t p, size_t end, int need_host)
 	return p == end;
 }
 
+/* ANCHOR: host */
 /*
  * check_host: RFC 9112 section 3.2: a server MUST answer 400 to an
  * HTTP/1.1 request without Host, and to any request with more than one
