@@ -3,6 +3,8 @@
 # line alone that long, 414), a body over -b is 413 (before it is read when
 # Content-Length says so), a bad Content-Length or Transfer-Encoding gets
 # its 400 or 501, and chunked bodies are decoded within the same limit.
+# RFC 9112's rules: one valid Host in every HTTP/1.1 request, absolute-form
+# targets served by their path, chunked the last transfer coding.
 # The parser and the chunked decoder are tested on their own too, at every
 # split point (common/http_test.c); `make fuzz CH=08` fuzzes the parser.
 
