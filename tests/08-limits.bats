@@ -3,6 +3,8 @@
 # line alone that long, 414), a body over -b is 413 (before it is read when
 # Content-Length says so), a bad Content-Length or Transfer-Encoding gets
 # its 400 or 501, and chunked bodies are decoded within the same limit.
+# RFC 9112's rules: one valid Host in every HTTP/1.1 request, absolute-form
+# targets served by their path, chunked the last transfer coding.
 # The parser and the chunked decoder are tested on their own too, at every
 # split point (common/http_test.c); `make fuzz CH=08` fuzzes the parser.
 
@@ -63,4 +65,18 @@ HTTP_CH=$TOP/chapters/08-limits
 
 @test "the chunked decoder gives every case its answer at every split point" {
 	check_the_chunked_decoder_gives_every_case_its
+}
+
+# RFC 9112: Host, absolute-form targets, the final transfer coding (#10).
+
+@test "Host: an HTTP/1.1 request without it, any with two, or with an invalid one gets 400 and the close; HTTP/1.0 may leave it out" {
+	check_host_missing_twice_or_invalid_gets_400
+}
+
+@test "an absolute-form target (http://host/path) is served by its path, whatever Host says" {
+	check_an_absolute_form_target_is_served_by_its
+}
+
+@test "Transfer-Encoding whose last coding is not chunked gets 400 and the close; another coding before chunked, 501" {
+	check_transfer_encoding_not_ending_in_chunked
 }

@@ -82,3 +82,17 @@ BIN=$DIR/server
 @test "SIGQUIT: SIGTERM or a second SIGQUIT during the drain stops at once, exit 0" {
 	check_sigterm_during_a_drain_stops_fast
 }
+
+# RFC 9112: Host, absolute-form targets, the final transfer coding (#10).
+
+@test "Host: an HTTP/1.1 request without it, any with two, or with an invalid one gets 400 and the close; HTTP/1.0 may leave it out" {
+	check_host_missing_twice_or_invalid_gets_400
+}
+
+@test "an absolute-form target (http://host/path) is served by its path, whatever Host says" {
+	check_an_absolute_form_target_is_served_by_its
+}
+
+@test "Transfer-Encoding whose last coding is not chunked gets 400 and the close; another coding before chunked, 501" {
+	check_transfer_encoding_not_ending_in_chunked
+}

@@ -37,7 +37,7 @@ check_limits_a_head_over_8_kib_gets() {
 	whole_response 431
 	# A head that never ends: 431 after 8 KiB, not a buffer that grows.
 	pad=$(printf '%*s' 100000 '' | tr ' ' a)
-	run -0 --separate-stderr ask "GET / HTTP/1.1\r\nX: $pad"
+	run -0 --separate-stderr ask "GET / HTTP/1.1\r\n${HOST_LINE}X: $pad"
 	whole_response 431
 	# A request line that alone passes the limit: 414 (RFC 9112 section 3).
 	run -0 --separate-stderr ask "GET /$pad HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -51,21 +51,21 @@ check_limits_a_head_over_8_kib_gets() {
 check_limits_each_bad_content_length_or_transfer() {
 	server_start "$BIN" -b 100 0
 	local cases=(
-		'400|POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n'
-		'400|POST /echo HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello'
-		'400|POST /echo HTTP/1.1\r\nContent-Length: 0x5\r\n\r\nhello'
-		'400|POST /echo HTTP/1.1\r\nContent-Length: \r\n\r\n'
-		'400|POST /echo HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n'
-		'400|POST /echo HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello'
-		'400|POST /echo HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello'
-		'400|POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello'
-		'501|POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n'
-		'501|POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'
-		'400|POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'
-		'400|POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello!\r\n0\r\n\r\n'
-		'413|POST /echo HTTP/1.1\r\nContent-Length: 101\r\n\r\n'
-		'413|POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n'
-		'413|POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n32\r\n'"$(printf '%50s' '' | tr ' ' x)"'\r\n33\r\n'
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: -1\r\n\r\n"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: +5\r\n\r\nhello"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 0x5\r\n\r\nhello"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: \r\n\r\n"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 99999999999999999999999\r\n\r\n"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 5, 5\r\n\r\nhello"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Transfer-Encoding: gzip\r\n\r\n"
+		"501|POST /echo HTTP/1.1\r\n${HOST_LINE}Transfer-Encoding: gzip, chunked\r\n\r\n"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+		"400|POST /echo HTTP/1.1\r\n${HOST_LINE}Transfer-Encoding: chunked\r\n\r\n5\r\nhello!\r\n0\r\n\r\n"
+		"413|POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 101\r\n\r\n"
+		"413|POST /echo HTTP/1.1\r\n${HOST_LINE}Transfer-Encoding: chunked\r\n\r\n65\r\n"
+		"413|POST /echo HTTP/1.1\r\n${HOST_LINE}Transfer-Encoding: chunked\r\n\r\n32\r\n$(printf '%50s' '' | tr ' ' x)\r\n33\r\n"
 	)
 	answered_whole "${cases[@]}"
 	[ "$(logged '^answered from request [0-9]+: [45][0-9][0-9]$')" -eq ${#cases[@]} ]
@@ -76,7 +76,7 @@ check_limits_each_bad_content_length_or_transfer() {
 # [HEADERS]: header lines (peer's escapes) added to the raw requests.
 check_chunked_bodies_are_decoded_up_to_b() {
 	server_start "$BIN" -b 100 0
-	local head="POST /echo HTTP/1.1\r\n${1:-}Transfer-Encoding: chunked\r\n\r\n" body
+	local head="POST /echo HTTP/1.1\r\n${HOST_LINE}${1:-}Transfer-Encoding: chunked\r\n\r\n" body
 	body=$(printf '%100s' '' | tr ' ' y)
 	run -0 --separate-stderr ask "${head}5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: t\r\n\r\n"
 	whole_response 200
@@ -99,7 +99,7 @@ check_a_10_mb_post_over_b_is() {
 	local req=$BATS_TEST_TMPDIR/req base i
 	base=$(fd_count "$SERVER_PID")
 	{
-		printf 'POST /echo HTTP/1.1\r\nContent-Length: 10485760\r\n\r\n'
+		printf 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n'
 		head -c 10485760 /dev/zero
 	} >"$req"
 	# The 413 goes out after the head, while the body is still coming.
@@ -124,7 +124,7 @@ check_a_request_refused_at_its_head_while() {
 	local req=$BATS_TEST_TMPDIR/req base
 	base=$(fd_count "$SERVER_PID")
 	{
-		printf 'POST /echo HTTP/1.1\r\nContent-Length: 10485760\r\nBad Header: x\r\n\r\n'
+		printf 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\nBad Header: x\r\n\r\n'
 		head -c 10485760 /dev/zero
 	} >"$req"
 	run -0 --separate-stderr timeout 20 "$COMMON/peer" -f "$req" "$SERVER_PORT"
@@ -210,7 +210,7 @@ check_a_reader_that_stops_reading_is_closed() {
 	base=$(fd_count "$SERVER_PID")
 	start=$EPOCHREALTIME
 	timeout 20 "$COMMON/peer" -n -t 8000 \
-		-s 'GET /bytes/20000000 HTTP/1.1\r\n\r\n' "$SERVER_PORT" 2>/dev/null &
+		-s "GET /bytes/20000000 HTTP/1.1\r\n${HOST_LINE}\r\n" "$SERVER_PORT" 2>/dev/null &
 	wait_for 10 log_matches 'got all data: [0-9]+ bytes'
 	# The buffers fill, the sends stop at EAGAIN, and nothing moves.
 	wait_for 10 fds_are "$base"
@@ -273,9 +273,9 @@ check_sigterm_with_connections_open_exit_0_every() {
 	base=$(fd_count "$SERVER_PID")
 	connect_raw a
 	connect_raw b
-	printf 'GET / HTTP/1.1\r\n' >&"$b"
+	printf 'GET / HTTP/1.1\r\nHost: x\r\n' >&"$b"
 	timeout 20 "$COMMON/peer" -n -t 15000 \
-		-s 'POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc' "$SERVER_PORT" 2>"$err" &
+		-s "POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 100\r\n\r\nabc" "$SERVER_PORT" 2>"$err" &
 	pid=$!
 	wait_for 10 fds_are $((base + 3))
 	wait_for 10 log_has 'requests in flight: 3'
@@ -362,7 +362,7 @@ check_valgrind_requests_then_sigterm_exit_0_with() {
 	run -0 curl -sS --max-time 30 "http://127.0.0.1:$SERVER_PORT/bytes/3000000" -o /dev/null -w '%{size_download}'
 	[ "$output" = 3000000 ]
 	run -0 --separate-stderr timeout 30 "$COMMON/peer" -t 30000 \
-		-s 'POST /echo HTTP/1.1\r\nContent-Length: 9999999\r\n\r\n' "$SERVER_PORT"
+		-s "POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 9999999\r\n\r\n" "$SERVER_PORT"
 	whole_response 413
 	connect_raw fd
 	printf 'GET /by' >&"$fd"
@@ -378,14 +378,14 @@ check_a_request_followed_by_a_half_close() {
 	local base
 	base=$(fd_count "$SERVER_PID")
 	run -0 --separate-stderr timeout 20 "$COMMON/peer" -h -n -t 5000 \
-		-s 'POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello' "$SERVER_PORT"
+		-s "POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 5\r\n\r\nhello" "$SERVER_PORT"
 	[[ $stderr == *"closed by server (eof) after "* ]]
 	[ "$(peer_ms)" -lt 1000 ]
 	wait_for 10 log_has 'answered from request 1: 200'
 	# The client's FIN has arrived: nothing more can come, so no wait.
 	wait_for 2 fds_are "$base"
 	run -0 --separate-stderr timeout 20 "$COMMON/peer" -h \
-		-s 'POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello' "$SERVER_PORT"
+		-s "POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 5\r\n\r\nhello" "$SERVER_PORT"
 	[ "${output#*$'\r\n\r\n'}" = hello ]
 }
 
@@ -548,4 +548,67 @@ check_strace_a_listener_that_cannot_be_re_armed() {
 	seconds_between "$took" 0.95 5
 	# No spin meanwhile.
 	[ "$(grep -c '^epoll_wait(' "$trace")" -lt 15 ]
+}
+
+# RFC 9112's rules for Host (section 3.2), absolute-form targets (section
+# 3.2.2) and the final transfer coding (section 6.3), chapter 08 on: each
+# refusal is a 400 whose connection closes, so that nothing sent after the
+# request is read as another one.
+
+# Host: an HTTP/1.1 request without it, any with two, or with an invalid one gets 400 and the close; HTTP/1.0 may leave it out
+check_host_missing_twice_or_invalid_gets_400() {
+	server_start "$BIN" 0
+	local base c
+	base=$(fd_count "$SERVER_PID")
+	# A second request follows each: whole_response fails on any byte
+	# after the 400, so it must not be answered.
+	local next="GET / HTTP/1.1\r\n${HOST_LINE}\r\n"
+	for c in '' 'Host: x\r\nHost: x\r\n' 'Host: a b\r\n' \
+		'Host: a\x01b\r\n' 'Host: user@a\r\n' 'Host: a:http\r\n' \
+		'Host: ::1\r\n' 'Host: a/b\r\n'; do
+		run -0 --separate-stderr ask "GET / HTTP/1.1\r\n$c\r\n$next"
+		whole_response 400 || { echo "for: $c"; return 1; }
+	done
+	answered_whole '400|GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n' \
+		'200|GET / HTTP/1.0\r\n\r\n' \
+		'200|GET / HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n' \
+		'200|GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'
+	wait_for 10 fds_are "$base"
+	alive_and_served
+}
+
+# an absolute-form target (http://host/path) is served by its path, whatever Host says
+check_an_absolute_form_target_is_served_by_its() {
+	server_start "$BIN" 0
+	local a=127.0.0.1:$SERVER_PORT close='Connection: close\r\n'
+	run -0 --separate-stderr ask "GET http://$a/ HTTP/1.1\r\nHost: $a\r\n$close\r\n"
+	whole_response 200
+	[ "${output#*$'\r\n\r\n'}" = Hello ]
+	# Another host than Host's: the target's wins (and is served alike).
+	run -0 --separate-stderr ask "GET HTTP://example.test/bytes/5?x=1 HTTP/1.1\r\n$HOST_LINE$close\r\n"
+	[ "${output#*$'\r\n\r\n'}" = 01234 ]
+	# No path is "/"; a body comes to /echo as to any target.
+	run -0 --separate-stderr ask "GET http://$a HTTP/1.1\r\n$HOST_LINE$close\r\n"
+	[ "${output#*$'\r\n\r\n'}" = Hello ]
+	run -0 --separate-stderr ask "POST http://[::1]/echo HTTP/1.1\r\n$HOST_LINE${close}Content-Length: 2\r\n\r\nhi"
+	[ "${output#*$'\r\n\r\n'}" = hi ]
+	# A proxy's client: curl sends absolute-form to a proxy.
+	run -0 http http://example.test/bytes/7 --proxy "$a"
+	[ "$output" = 0123456 ]
+	# An authority with no host, or with userinfo, is 400.
+	answered_whole "400|GET http:///x HTTP/1.1\r\n$HOST_LINE\r\n" \
+		"400|GET http://u@$a/ HTTP/1.1\r\n$HOST_LINE\r\n"
+}
+
+# Transfer-Encoding whose last coding is not chunked gets 400 and the close; another coding before chunked, 501
+check_transfer_encoding_not_ending_in_chunked() {
+	server_start "$BIN" 0
+	local post="POST /echo HTTP/1.1\r\n$HOST_LINE" body='5\r\nhello\r\n0\r\n\r\n'
+	answered_whole \
+		"400|${post}Transfer-Encoding: chunked, identity\r\n\r\n$body" \
+		"400|${post}Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n$body" \
+		"400|${post}Transfer-Encoding: identity\r\n\r\nhello" \
+		"501|${post}Transfer-Encoding: gzip, chunked\r\n\r\n$body"
+	[ "$(logged '^answered from request [0-9]+: (400|501)$')" -eq 4 ]
+	alive_and_served
 }

@@ -29,6 +29,10 @@ pattern() {
 	yes "$PATTERN_LINE" | head -c "$1"
 }
 
+# The Host line every HTTP/1.1 request needs from chapter 08 on (RFC 9112
+# section 3.2), in peer's escapes: "GET / HTTP/1.1\r\n${HOST_LINE}\r\n".
+HOST_LINE='Host: x\r\n'
+
 # ask BYTES: send BYTES (peer's escapes: \r \n) on a new connection, print
 # what comes back, and fail unless the server closed the connection itself.
 ask() {

@@ -51,7 +51,7 @@ check_head_gets_the_head_get_would_get() {
 		"HEAD / HTTP/1.1\r\n$h\r\n|HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
 		"HEAD /bytes/1000 HTTP/1.1\r\n$h\r\n|HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n"
 		"HEAD /echo HTTP/1.1\r\n$h\r\n|HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nAllow: POST\r\nConnection: close\r\n\r\n"
-		'HEAD / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n|HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\n'
+		"HEAD / HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n|HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
 	)
 	for c in "${cases[@]}"; do
 		req=${c%%|*}
@@ -142,7 +142,7 @@ check_1000_sigusr1_during_a_large_upload() {
 # [HEADERS]: header lines (peer's escapes) added to the request.
 check_a_request_and_its_fin_in_one_read() {
 	server_start "$BIN" 0
-	local req="GET / HTTP/1.1\r\nContent-Length: 5\r\n${1:-}\r\nhello"
+	local req="GET / HTTP/1.1\r\n${HOST_LINE}Content-Length: 5\r\n${1:-}\r\nhello"
 	local out=$BATS_TEST_TMPDIR/out err=$BATS_TEST_TMPDIR/peer.err pid
 	# The server is stopped while the client connects, sends its request
 	# and half-closes: the connection then waits in the accept queue with
@@ -166,7 +166,7 @@ check_a_request_and_its_fin_in_one_read() {
 # [HEADERS]: header lines (peer's escapes) added to the request.
 check_bytes_that_come_while_the_answer_is_sent() {
 	server_start "$BIN" -q 0
-	local req="GET /bytes/10000000 HTTP/1.1\r\n${1:-}\r\n" out=$BATS_TEST_TMPDIR/out
+	local req="GET /bytes/10000000 HTTP/1.1\r\n${HOST_LINE}${1:-}\r\n" out=$BATS_TEST_TMPDIR/out
 	# The request, then 100 ms later five more bytes, which the server
 	# does not read: it is sending by then (about 0.8 s at 13 MB/s, the
 	# last 4 MB or so from the socket's buffer after its last send).
@@ -209,7 +209,7 @@ check_50_mb_reach_a_slow_reader() {
 	# About 16 MB/s through a small receive buffer: some 3 s of sends
 	# that stop at EAGAIN and wait for EPOLLOUT.
 	timeout 30 "$COMMON/peer" -t 25000 -r 262144/16 -o "$out" \
-		-s "GET /bytes/50000000 HTTP/1.1\r\n$headers\r\n" "$SERVER_PORT" 2>"$err" &
+		-s "GET /bytes/50000000 HTTP/1.1\r\n$HOST_LINE$headers\r\n" "$SERVER_PORT" 2>"$err" &
 	pid=$!
 	wait_for 10 fds_are $((base + 1))
 	# A server that retried on EAGAIN, or kept EPOLLOUT armed level-
@@ -234,7 +234,7 @@ check_1000_clients_that_reset_mid_response_leave() {
 	# from sendmsg. Without MSG_NOSIGNAL (and SIGPIPE ignored), EPIPE
 	# would come with a SIGPIPE that ends the process.
 	run -0 --separate-stderr timeout 60 "$COMMON/peer" -C 1000 -R 10000 -q \
-		-t 30000 -s 'GET /bytes/4000000 HTTP/1.1\r\n\r\n' "$SERVER_PORT"
+		-t 30000 -s "GET /bytes/4000000 HTTP/1.1\r\n${HOST_LINE}\r\n" "$SERVER_PORT"
 	[[ $stderr == *"1000 connections, "*", 1000 reset by us after "* ]]
 	wait_for 10 fds_are "$base"
 	assert_idle "$SERVER_PID"
@@ -248,7 +248,7 @@ check_1000_clients_that_reset_mid_response_leave() {
 # then resets (SO_LINGER 0, close); the server closes its connection and
 # logs the reset. $stderr is peer's.
 a_client_resets_mid_request() {
-	local base req=$'POST /echo HTTP/1.1\r\nContent-Length: 30\r\n\r\nab'
+	local base req=$'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\nab'
 	base=$(fd_count "$SERVER_PID")
 	run -0 --separate-stderr timeout 20 "$COMMON/peer" \
 		-s "${req//$'\r\n'/\\r\\n}" -S ${#req} "$SERVER_PORT"
@@ -262,10 +262,10 @@ a_client_leaves_mid_body() {
 	local base
 	base=$(fd_count "$SERVER_PID")
 	run -0 --separate-stderr timeout 20 "$COMMON/peer" -h \
-		-s 'POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc' "$SERVER_PORT"
+		-s "POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 10\r\n\r\nabc" "$SERVER_PORT"
 	[ -z "$output" ]
 	wait_for 10 fds_are "$base"
-	log_matches '127\.0\.0\.1:[0-9]+: left after 46 bytes of a request'
+	log_matches '127\.0\.0\.1:[0-9]+: left after 55 bytes of a request'
 	alive_and_served
 }
 

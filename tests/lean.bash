@@ -60,7 +60,7 @@ check_idle_connections_are_cheap() {
 }
 
 check_a_kept_alive_idle_connection_frees_its_request() {
-	rss_held 2000 'GET / HTTP/1.1\r\n\r\n'
+	rss_held 2000 "GET / HTTP/1.1\r\n$HOST_LINE\r\n"
 }
 
 # conn_calls TRACE: one line per connection in an strace of accept4,
@@ -90,10 +90,10 @@ check_strace_the_close_path_in_the_fewest_calls() {
 	whole_response 200
 	[[ $stderr == *"closed by server (eof)"* ]]
 	# Refused (413) before its body was read: the body may be on its way.
-	run -0 --separate-stderr ask 'POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n'
+	run -0 --separate-stderr ask "POST /echo HTTP/1.1\r\n${HOST_LINE}Content-Length: 10\r\n\r\n"
 	whole_response 413
 	# Another request after the one that said close: the client sends on.
-	run -0 --separate-stderr ask 'GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n'
+	run -0 --separate-stderr ask "GET / HTTP/1.1\r\n${HOST_LINE}Connection: close\r\n\r\nGET / HTTP/1.1\r\n$HOST_LINE\r\n"
 	whole_response 200
 	# Kept alive, then the client half-closes: no MSG_MORE on the answer
 	# (the server did not know it would close), then a close at once.
