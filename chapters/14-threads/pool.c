@@ -173,7 +173,8 @@ static void run(struct pool_job *j)
  */
 static void *worker(void *arg)
 {
-	struct pool *p = arg;
+	struct pool_worker *me = arg;
+	struct pool *p = me->pool;
 	struct pool_job *j;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
@@ -183,10 +184,12 @@ static void *worker(void *arg)
 			pthread_cond_wait(&p->work, &p->lock);
 		if (p->stopping)
 			break;
+		me->busy = true;
 		pthread_mutex_unlock(&p->lock);
 		run(j);
 		publish(p, j);
 		pthread_mutex_lock(&p->lock);
+		me->busy = false;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -210,8 +213,8 @@ int pool_start(struct pool *p, unsigned workers, size_t queue_cap,
 		*what = "eventfd";
 		return -1;
 	}
-	p->threads = calloc(workers, sizeof(*p->threads));
-	if (!p->threads) {
+	p->workers = calloc(workers, sizeof(*p->workers));
+	if (!p->workers) {
 		*what = "calloc";
 		close(p->wake_fd);
 		return -1;
@@ -226,13 +229,16 @@ int pool_start(struct pool *p, unsigned workers, size_t queue_cap,
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (; p->nthreads < workers; p->nthreads++) {
-		err = pthread_create(&p->threads[p->nthreads], NULL, worker, p);
+	for (; p->nworkers < workers; p->nworkers++) {
+		struct pool_worker *w = &p->workers[p->nworkers];
+
+		w->pool = p;
+		err = pthread_create(&w->thread, NULL, worker, w);
 		if (err != 0)
 			break;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (p->nthreads < workers) {
+	if (p->nworkers < workers) {
 		free(pool_stop(p)); /* nothing has run: no job is done */
 		errno = err;
 		*what = "pthread_create";
@@ -256,19 +262,24 @@ struct pool_job *pool_stop(struct pool *p)
 	p->tail = NULL;
 	p->queued = 0;
 	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->lock);
 	/*
-	 * A worker waiting for work sees stopping and returns. One blocked in
-	 * a job's open or read is cancelled there; one elsewhere in a job
-	 * finishes it (a cancel is acted on only where the job enabled it),
-	 * publishes it, sees stopping, and returns.
+	 * A worker waiting for work sees stopping and returns. A busy one is
+	 * cancelled: blocked in a job's open or read, it leaves at once;
+	 * elsewhere in a job, it finishes it (a cancel is acted on only
+	 * where the job enabled it), publishes it, sees stopping, and
+	 * returns. Under the lock, busy is exact; a cancelled worker's
+	 * handlers do not take the lock. Only busy ones: the first
+	 * pthread_cancel loads libgcc_s (to unwind the thread's stack),
+	 * which a server out of descriptors could not do.
 	 */
-	for (unsigned i = 0; i < p->nthreads; i++)
-		pthread_cancel(p->threads[i]);
-	for (unsigned i = 0; i < p->nthreads; i++)
-		pthread_join(p->threads[i], NULL);
+	for (unsigned i = 0; i < p->nworkers; i++)
+		if (p->workers[i].busy)
+			pthread_cancel(p->workers[i].thread);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->nworkers; i++)
+		pthread_join(p->workers[i].thread, NULL);
 	done = reverse(p->done);
-	free(p->threads);
+	free(p->workers);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
 	close(p->wake_fd);

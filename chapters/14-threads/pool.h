@@ -58,6 +58,13 @@ struct pool_job {
 /*** the pool ***/
 
 /* ANCHOR: pool */
+/* One worker thread. */
+struct pool_worker {
+	pthread_t thread;  /* the thread */
+	struct pool *pool; /* its pool */
+	bool busy;	   /* running a job (under the pool's lock) */
+};
+
 struct pool {
 	pthread_mutex_t lock;	/* guards everything below but the fds */
 	pthread_cond_t work;	/* signalled when a job is queued, or stop */
@@ -70,8 +77,8 @@ struct pool {
 	bool stopping;		/* pool_stop was called: workers leave */
 	struct pool_job *done;	/* finished jobs, newest first */
 	int wake_fd;		/* the eventfd the loop watches */
-	pthread_t *threads;	/* the workers */
-	unsigned nthreads;	/* how many were started */
+	struct pool_worker *workers; /* the workers */
+	unsigned nworkers;	/* how many were started */
 };
 /* ANCHOR_END: pool */
 
