@@ -64,16 +64,28 @@
  *	make EXTRA_CFLAGS=-DCLOSE_MSG_MORE=0         (a closing answer
  *	                              without MSG_MORE, out.c)
  *
+ * Work that would block the loop goes to a pool of threads (pool.h):
+ * GET /files/NAME reads a file of -d DIR, GET /lookup/HOST resolves a
+ * name (files.h). The connection waits without being read; a worker
+ * does the work with blocking calls, puts the result on a done-list and
+ * wakes the loop through an eventfd (WAKER); the loop hands each result
+ * to its connection by token (work_done), and sends it. -w WORKERS
+ * threads, -Q QUEUE jobs waiting at most: a full queue is 503.
+ *
+ *	./server -d /tmp/files 0      (then: curl .../files/NAME)
+ *	curl -sS http://127.0.0.1:8000/lookup/localhost
+ *
  * The log is the post's: "new client", "requests in flight" on every turn
  * of the loop that has events, "got all data", "answered from request",
  * now with the status (one line, with a count, for the pipelined answers
  * of one turn), a line when a client leaves in the middle of a request,
  * one for each deadline that passes ("timeout"), one for each connection
- * refused for want of descriptors, and one for the shutdown.
+ * refused for want of descriptors, one for a result whose client has
+ * gone, and one for the shutdown.
  *
  * Sections: the server, logging, signals, connections, deadlines, running
- * connections, the listener, the event loop, shutting down, the command
- * line, main.
+ * connections, blocking work, the listener, the event loop, shutting
+ * down, the command line, main.
  */
 /* getopt(3), sigaction(2), sigprocmask(2) and friends under -std=c11. */
 #define _POSIX_C_SOURCE 200809L
