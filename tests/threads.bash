@@ -230,7 +230,7 @@ check_sigterm_with_a_blocked_worker_exits_0() {
 check_strace_the_worker_reads_then_writes_the_eventfd() {
 	need_strace
 	files_dir
-	local trace=$BATS_TEST_TMPDIR/trace pid w efd
+	local trace=$BATS_TEST_TMPDIR/trace pid w efd status=0
 	spawn_traced "$trace" -f -e trace=openat,read,write,eventfd2,sendmsg \
 		-- "$BIN" -q -d "$FILES" -w 1 0
 	http "http://127.0.0.1:$SERVER_PORT/files/fifo" -o "$BATS_TEST_TMPDIR/out" &
@@ -240,7 +240,14 @@ check_strace_the_worker_reads_then_writes_the_eventfd() {
 	exec {w}>&-
 	wait "$pid"
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = strace ]
-	stop_traced 0
+	# stop_traced, but strace -f may be gone (and reaped) before stop's
+	# kill reaches it: wait for it and check its status instead.
+	wait_for 10 tracee_idle
+	kill -TERM "$TRACEE_PID"
+	TRACEE_PID=
+	wait "$SERVER_PID" || status=$?
+	SERVER_PID=
+	[ "$status" -eq 0 ]
 	efd=$(grep -o 'eventfd2(0, EFD_CLOEXEC|EFD_NONBLOCK) = [0-9]*' "$trace" | grep -o '[0-9]*$')
 	[ -n "$efd" ]
 	# One thread opens the FIFO, reads it, and writes the eventfd; another
