@@ -111,20 +111,23 @@ check_strace_the_close_path_in_the_fewest_calls() {
 	[ "$(grep -c 'EPOLL_CTL_MOD' "$trace")" -eq 0 ]
 }
 
+# SETUP: how many descriptors the server adds to epoll at its start
+# (default 2: the signalfd and the listener; 3 from chapter 14).
 check_strace_a_paused_listener_epoll_refuses_stays_paused() {
 	need_strace
-	local trace=$BATS_TEST_TMPDIR/trace n start took lfd
+	local trace=$BATS_TEST_TMPDIR/trace n start took lfd setup=${1:-2}
 	# As in the test above: accept4 fails three times and no spare can be
-	# had, so the listener is paused (EPOLL_CTL_DEL, the third epoll_ctl).
-	# Then its return (ADD, the fourth and fifth) fails twice: two more
-	# rests of 500 ms, then it is back.
+	# had, so the listener is paused (EPOLL_CTL_DEL, the epoll_ctl after
+	# the SETUP ADDs). Then its return (ADD, the two after that) fails
+	# twice: two more rests of 500 ms, then it is back.
 	spawn_traced "$trace" -e trace=openat -- "$BIN" -q 0
 	stop_traced || return 1
 	n=$(grep -c '^openat(' "$trace")
 	spawn_traced "$trace" -e trace=listen,accept4,openat,epoll_ctl,epoll_wait \
 		-e inject=accept4:error=EMFILE:when=1..3 \
 		-e "inject=openat:error=ENFILE:when=$((n + 1))+" \
-		-e inject=epoll_ctl:error=ENOMEM:when=4..5 -- "$BIN" -q 0
+		-e "inject=epoll_ctl:error=ENOMEM:when=$((setup + 2))..$((setup + 3))" \
+		-- "$BIN" -q 0
 	start=$EPOCHREALTIME
 	run -0 http "http://127.0.0.1:$SERVER_PORT/"
 	took=$(elapsed_since "$start")
