@@ -12,14 +12,14 @@
  * The names are ours (uring_, URING_), so that the two can be compared in
  * one file; each comment names the kernel's.
  *
+ * syscall(2) is a GNU extension: a file that includes this one defines
+ * _GNU_SOURCE (or _DEFAULT_SOURCE) before any system header.
+ *
  * Sections: the system calls, setup, the rings, submission entries,
  * completion entries, the buffer ring, waiting.
  */
 #ifndef URING_FFI_H
 #define URING_FFI_H
-
-/* syscall(2) is declared under _DEFAULT_SOURCE, which -std=c11 hides. */
-#define _DEFAULT_SOURCE
 
 #include <signal.h>
 #include <stddef.h>
