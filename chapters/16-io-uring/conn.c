@@ -44,8 +44,11 @@
 
 /*** limits ***/
 
-/* The least room a read is offered; the buffer doubles to make it. */
-#define READ_CHUNK 4096
+/*
+ * A request's buffer starts this small, and doubles as bytes come: they
+ * are copied from the receive buffer, so it need only hold what came.
+ */
+#define MIN_BUF 64
 
 /* ANCHOR: limits */
 /*
@@ -113,7 +116,7 @@ void conn_free(struct conn *c)
 /* grow: make room for n more bytes at *buf (len used, *cap allocated). */
 static int grow(char **buf, size_t len, size_t *cap, size_t n)
 {
-	size_t want = *cap ? *cap : READ_CHUNK;
+	size_t want = *cap ? *cap : MIN_BUF;
 	char *p;
 
 	while (want - len < n) {
@@ -204,9 +207,24 @@ static enum conn_result unstash(struct conn *c)
 	return CONN_WAITING;
 }
 
+/*
+ * conn_wants_recv: is there room for more? While a request is being read,
+ * always: its bytes are needed (the limits bound them). While a response
+ * is sent, only while what waits behind it, the next requests already in
+ * the buffer and the stash, is under STASH_MAX.
+ */
 bool conn_wants_recv(const struct conn *c)
 {
-	return !c->eof && !c->closing && c->stash_len < STASH_MAX;
+	const struct req *q = c->req;
+	size_t behind = c->stash_len;
+
+	if (c->eof || c->closing)
+		return false;
+	if (!stashing(c))
+		return true;
+	if (q)
+		behind += q->whole ? q->len - q->end : q->len;
+	return behind < STASH_MAX;
 }
 /* ANCHOR_END: input */
 
