@@ -10,6 +10,9 @@
  *	make -C common uring_check && common/uring_check
  *	cc -std=gnu11 -I DIR common/uring_check.c   (DIR/uring_ffi.h instead)
  */
+/* syscall(2), which uring_ffi.h calls, is a GNU extension. */
+#define _GNU_SOURCE
+
 #include "uring_ffi.h"
 
 #include <linux/io_uring.h>
@@ -58,6 +61,7 @@ static void check_constants(void)
 	CONST(URING_OFF_SQES, IORING_OFF_SQES);
 	CONST(URING_SQ_CQ_OVERFLOW, IORING_SQ_CQ_OVERFLOW);
 	CONST(URING_SQ_TASKRUN, IORING_SQ_TASKRUN);
+	CONST(URING_OP_POLL_ADD, IORING_OP_POLL_ADD);
 	CONST(URING_OP_SENDMSG, IORING_OP_SENDMSG);
 	CONST(URING_OP_ACCEPT, IORING_OP_ACCEPT);
 	CONST(URING_OP_ASYNC_CANCEL, IORING_OP_ASYNC_CANCEL);
@@ -140,6 +144,7 @@ static void check_entries(void)
 	FIELD(s, op_flags, ks, msg_flags);
 	FIELD(s, op_flags, ks, accept_flags);
 	FIELD(s, op_flags, ks, cancel_flags);
+	FIELD(s, op_flags, ks, poll32_events);
 	FIELD(s, user_data, ks, user_data);
 	FIELD(s, buf_group, ks, buf_group);
 	FIELD(s, personality, ks, personality);

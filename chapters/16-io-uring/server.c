@@ -45,6 +45,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -85,6 +86,7 @@
  */
 enum op {
 	OP_ACCEPT = 1, /* the listener's multishot accept */
+	OP_LISTEN,     /* out of descriptors: a poll for a queued connection */
 	OP_SIGNAL,     /* the read of the signalfd */
 	OP_RECV,       /* a connection's multishot receive */
 	OP_SEND,       /* a connection's sendmsg */
@@ -123,6 +125,8 @@ struct server {
 	int listener;	      /* the listening socket */
 	int spare;	      /* a descriptor kept for EMFILE, or -1 */
 	bool accepting;	      /* the multishot accept is in the kernel */
+	bool polling;	      /* or, out of descriptors, a poll for POLLIN */
+	bool queued;	      /* that poll said a connection is queued */
 	bool paused;	      /* out of descriptors, no spare: resting */
 	int64_t resume_at;    /* while paused: when to accept again */
 	int signals;	      /* a signalfd for SIGINT and SIGTERM */
@@ -219,6 +223,21 @@ static void submit_accept(struct server *s)
 	e->ioprio = URING_ACCEPT_MULTISHOT;
 	e->op_flags = SOCK_NONBLOCK | SOCK_CLOEXEC; /* accept4(2)'s flags */
 	s->accepting = true;
+}
+
+/*
+ * submit_listen_poll: tell us when a connection is queued. An accept
+ * takes its descriptor number before it waits, so out of descriptors it
+ * fails at once, queued connection or not; a poll needs no descriptor.
+ */
+static void submit_listen_poll(struct server *s)
+{
+	struct uring_sqe *e = sqe(s, OP_LISTEN, 0);
+
+	e->opcode = URING_OP_POLL_ADD;
+	e->fd = s->listener;
+	e->op_flags = POLLIN;
+	s->polling = true;
 }
 
 /* submit_signal_read: read the next signal from the signalfd. */
@@ -411,13 +430,13 @@ static void log_turn(const struct conn *c, uint64_t requests,
 
 /* ANCHOR: conn_turn */
 /*
- * conn_turn: connection c has news (res says what its completion did):
- * run it as far as it goes, then keep it, or close it.
+ * conn_turn: connection c has news (res says what its completion did; it
+ * was in state was, having sent sent bytes, before it): run it as far as
+ * it goes, then keep it, or close it.
  */
-static void conn_turn(struct server *s, struct conn *c, enum conn_result res)
+static void conn_turn(struct server *s, struct conn *c, enum conn_result res,
+		      enum conn_state was, uint64_t sent)
 {
-	enum conn_state was = c->state;
-	uint64_t sent = c->sent;
 	uint64_t requests = c->requests, answered = c->answered;
 	char addr[NET_ADDR_LEN];
 
@@ -528,7 +547,7 @@ static int spare_open(void)
 static void resume_listener(struct server *s)
 {
 	s->paused = false;
-	if (!s->accepting)
+	if (!s->accepting && !s->polling)
 		submit_accept(s);
 }
 
@@ -573,19 +592,38 @@ static void shed(struct server *s)
 /*
  * on_accept: a completion of the multishot accept: a new connection, or
  * an error. Without IORING_CQE_F_MORE the accept has ended, and is
- * submitted again (after a pause if we are out of descriptors).
+ * submitted again. Out of descriptors (EMFILE, ENFILE), the accept fails
+ * whether a connection is queued or not: if the poll said one is, shed
+ * it (the spare); either way, poll for the next, and accept only then.
  */
 static void on_accept(struct server *s, const struct uring_cqe *cqe)
 {
 	if (!(cqe->flags & URING_CQE_F_MORE))
 		s->accepting = false;
-	if (cqe->res >= 0)
+	if (cqe->res >= 0) {
 		conn_add(s, cqe->res);
-	else if (cqe->res == -EMFILE || cqe->res == -ENFILE)
-		shed(s);
-	else if (cqe->res != -ECONNABORTED && cqe->res != -ECANCELED)
+	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
+		if (s->queued)
+			shed(s);
+		s->queued = false;
+		if (!s->accepting && !s->paused && !s->polling)
+			submit_listen_poll(s);
+		return;
+	} else if (cqe->res != -ECONNABORTED && cqe->res != -ECANCELED) {
 		warn("server", "accept", -cqe->res);
+	}
 	if (!s->accepting && !s->paused && cqe->res != -ECANCELED)
+		submit_accept(s);
+}
+
+/* on_listen_poll: a connection is queued: try to accept it. */
+static void on_listen_poll(struct server *s, const struct uring_cqe *cqe)
+{
+	s->polling = false;
+	if (cqe->res == -ECANCELED)
+		return;
+	s->queued = true;
+	if (!s->accepting && !s->paused)
 		submit_accept(s);
 }
 /* ANCHOR_END: on_accept */
@@ -640,11 +678,15 @@ static void on_conn(struct server *s, const struct uring_cqe *cqe)
 {
 	struct conn *c = slab_get(&s->conns, ud_token(cqe->user_data));
 	enum conn_result res;
+	enum conn_state was;
+	uint64_t sent;
 
 	if (!c) {
 		s->stale++;
 		return;
 	}
+	was = c->state;
+	sent = c->sent;
 	if (ud_op(cqe->user_data) == OP_RECV) {
 		res = on_recv(s, c, cqe);
 	} else {
@@ -656,7 +698,7 @@ static void on_conn(struct server *s, const struct uring_cqe *cqe)
 		conn_gone(s, c);
 		return;
 	}
-	conn_turn(s, c, res);
+	conn_turn(s, c, res, was, sent);
 }
 /* ANCHOR_END: on_conn */
 
@@ -685,6 +727,9 @@ static int on_cqe(struct server *s, const struct uring_cqe *cqe)
 	switch (ud_op(cqe->user_data)) {
 	case OP_ACCEPT:
 		on_accept(s, cqe);
+		break;
+	case OP_LISTEN:
+		on_listen_poll(s, cqe);
 		break;
 	case OP_SIGNAL:
 		return on_signal(s, cqe);
@@ -781,6 +826,8 @@ static void server_close(struct server *s, int sig)
 	       sig == SIGINT ? "SIGINT" : "SIGTERM", slab_len(&s->conns));
 	if (s->accepting)
 		submit_cancel(s, 0, user_data(OP_ACCEPT, 0));
+	if (s->polling)
+		submit_cancel(s, 0, user_data(OP_LISTEN, 0));
 	if (s->reading_signals)
 		submit_cancel(s, 0, user_data(OP_SIGNAL, 0));
 	s->paused = true; /* no new accept from here on */
@@ -791,7 +838,7 @@ static void server_close(struct server *s, int sig)
 		if (c)
 			conn_drop(s, c);
 	}
-	while ((slab_len(&s->conns) > 0 || s->accepting ||
+	while ((slab_len(&s->conns) > 0 || s->accepting || s->polling ||
 		s->reading_signals) &&
 	       timer_now() < give_up) {
 		if (ring_wait(&s->ring, 100) == -1 && errno != EINTR)

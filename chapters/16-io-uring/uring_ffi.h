@@ -150,7 +150,8 @@ struct uring_sqe {	   /* struct io_uring_sqe */
 	uint64_t off;	   /* offset (files); unused on sockets */
 	uint64_t addr;	   /* the buffer, the msghdr, or the request key */
 	uint32_t len;	   /* the buffer's length */
-	uint32_t op_flags; /* msg_flags, accept_flags, cancel_flags... */
+	uint32_t op_flags; /* msg_flags, accept_flags, cancel_flags,
+			      poll32_events (little-endian only)... */
 	uint64_t user_data; /* ours: comes back in the completion */
 	uint16_t buf_group; /* with URING_SQE_BUFFER_SELECT: the group */
 	uint16_t personality; /* credentials; 0: the ring's */
@@ -160,6 +161,7 @@ struct uring_sqe {	   /* struct io_uring_sqe */
 };
 
 /* Operations (enum io_uring_op); the order is the ABI. */
+#define URING_OP_POLL_ADD     6	 /* IORING_OP_POLL_ADD: one poll(2) */
 #define URING_OP_SENDMSG      9	 /* IORING_OP_SENDMSG: sendmsg(2) */
 #define URING_OP_ACCEPT	      13 /* IORING_OP_ACCEPT: accept4(2) */
 #define URING_OP_ASYNC_CANCEL 14 /* IORING_OP_ASYNC_CANCEL */
