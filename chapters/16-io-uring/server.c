@@ -691,6 +691,15 @@ static void on_conn(struct server *s, const struct uring_cqe *cqe)
 		res = on_recv(s, c, cqe);
 	} else {
 		res = conn_sent(c, cqe->res);
+		/*
+		 * Completions of two requests come in no promised order: a
+		 * client may read its last answer and reset the connection,
+		 * and the reset reach us before the send's completion. The
+		 * answer was sent whole all the same: count it.
+		 */
+		if (c->closing && res == CONN_WAITING &&
+		    c->state == CONN_WRITING && !out_pending(&c->req->out))
+			s->answered++;
 		if (c->closing)
 			res = CONN_WAITING;
 	}
