@@ -90,6 +90,7 @@ static int setup(struct uring_params *p, unsigned entries, const char **what)
 		*what = "io_uring_setup";
 	return -1;
 }
+/* ANCHOR_END: setup */
 
 /* map: the rings and the SQE array into our memory. */
 static int map(struct ring *r, const struct uring_params *p)
@@ -160,7 +161,6 @@ int ring_open(struct ring *r, unsigned entries, const char **what)
 	}
 	return 0;
 }
-/* ANCHOR_END: setup */
 
 void ring_close(struct ring *r)
 {

@@ -253,6 +253,7 @@ static void submit_signal_read(struct server *s)
 	s->reading_signals = true;
 }
 
+/* ANCHOR: submit_recv */
 /*
  * submit_recv: one multishot receive: a completion each time bytes
  * arrive, in a buffer the kernel takes from group BGID at that moment.
@@ -286,6 +287,7 @@ static void submit_send(struct server *s, struct conn *c)
 	e->len = 1; /* one msghdr */
 	e->op_flags = (uint32_t)flags;
 }
+/* ANCHOR_END: submit_recv */
 
 /* submit_cancel: cancel the request whose user_data is ud. */
 static void submit_cancel(struct server *s, uint64_t token, uint64_t ud)
@@ -945,7 +947,11 @@ int main(int argc, char **argv)
 	s.signals = stop_open(&what);
 	if (s.signals == -1)
 		die(what);
-	/* Blocking: io_uring waits for a signal instead of saying EAGAIN. */
+	/*
+	 * Blocking, so that the ring's read waits for a signal: a kernel
+	 * may complete a read of a non-blocking descriptor with -EAGAIN
+	 * rather than wait for it (6.18 waits either way).
+	 */
 	if (fcntl(s.signals, F_SETFL, 0) == -1)
 		die("fcntl signalfd");
 	timers_init(&s.timers, (int64_t)timeout * NS_PER_S);
