@@ -82,6 +82,10 @@ setup() {
 	check_1000_resets_cancel_and_free_every_slot
 }
 
+@test "1,000 connections reset as soon as they connect: every slot and descriptor given back" {
+	check_1000_connections_reset_at_connect
+}
+
 @test "a send stuck on a client that stopped reading is cancelled at -t, and its slot freed" {
 	check_a_stuck_send_is_cancelled_at_the_deadline
 }

@@ -161,6 +161,22 @@ check_1000_resets_cancel_and_free_every_slot() {
 	[[ $output == *", 0 CQ overflows" ]]
 }
 
+# 1,000 connections reset as soon as they connect: each accept's receive
+# ends in ECONNRESET (or finds the reset first), and every slot and
+# descriptor is given back
+check_1000_connections_reset_at_connect() {
+	server_start "$BIN" -q 0
+	local base
+	base=$(fd_count "$SERVER_PID")
+	run -0 --separate-stderr timeout 60 "$COMMON/peer" -C 1000 -S 0 -q \
+		-t 30000 "$SERVER_PORT"
+	[[ $stderr == *"1000 reset by us after "* ]]
+	wait_for 10 fds_are "$base"
+	wait_for 10 status_is "status: 0 connections, 0 answered"
+	assert_idle "$SERVER_PID"
+	alive_and_served
+}
+
 # a reader that stops reading: its sendmsg waits in the kernel; at -t the
 # connection is closed, the send cancelled, and the slot freed
 check_a_stuck_send_is_cancelled_at_the_deadline() {

@@ -1,6 +1,6 @@
 /*
- * conn.h - one client connection: its context, and what it does when its
- * socket is ready.
+ * conn.h - one client connection: its context, and what it does with
+ * what its completions bring.
  *
  * The server keeps a struct conn per accepted socket in its slab (slab.h).
  * A connection goes round these states, as many times as the client asks,
@@ -11,9 +11,9 @@
  *	CONN_BODY       reading the body: Content-Length bytes, or chunks
  *	                decoded by chunked.c (after sending "100 Continue" if
  *	                the client asked for it); at most max_body bytes
- *	CONN_WRITING    sending the response (out.h); nothing is read, so a
- *	                client that does not read its answers stops being read
- *	                (backpressure). Once it is sent: back to CONN_HEAD if
+ *	CONN_WRITING    sending the response (out.h); what comes meanwhile
+ *	                waits in the stash, and a full stash stops the
+ *	                receive (backpressure). Once it is sent: back to CONN_HEAD if
  *	                the connection is kept alive; else closed at once if
  *	                nothing the client sent can be left unread, or
  *	CONN_LINGERING  our side shut down; reading and discarding what the
