@@ -25,6 +25,7 @@
 #   "100 pipelined requests in one write", whose last check counts turns
 #   in the log (fewer than requests): 16 answers one pipelined request per
 #   completion of the send before it; "answered in order" is kept, below;
+#   "a bad command line gets a usage line": 16's usage line has -r;
 #   "a client that resets mid-request", which expects the client's address
 #   in the log: a multishot accept gives none, and getpeername(2) on a
 #   connection already reset says ENOTCONN (the line says 0.0.0.0:0);

@@ -31,9 +31,10 @@
 
 /* ANCHOR: syscalls */
 /*
- * The system call numbers: the same on x86_64 and aarch64 (and every
- * architecture since Linux 5.1 took them from one table, 425 to 427).
- * libc has no wrappers for them; syscall(2) returns -1 with errno set.
+ * The system call numbers: the same on x86_64 and aarch64, as on most
+ * architectures (calls added since Linux 5.0 share one number across
+ * them; alpha is an exception). libc has no wrappers for them;
+ * syscall(2) returns -1 with errno set.
  */
 #define URING_NR_SETUP	  425 /* __NR_io_uring_setup */
 #define URING_NR_ENTER	  426 /* __NR_io_uring_enter */
