@@ -66,6 +66,13 @@
  * backpressure that 13-lean got by not reading while writing.
  */
 #define STASH_MAX (16 * 1024)
+
+/*
+ * The most bytes the stash gives the request at a time, when the parser
+ * has no whole request left: so the request's buffer stays small, and
+ * next_request moves little each time a response is done.
+ */
+#define UNSTASH_CHUNK 4096
 /* ANCHOR_END: stash_max */
 
 /*** the context ***/
@@ -85,9 +92,28 @@ struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
 	return c;
 }
 
-/* req_drop: free the request in progress, if there is one. */
+/* stash_drop: free the stash, and what it holds. */
+static void stash_drop(struct conn *c)
+{
+	free(c->stash);
+	c->stash = NULL;
+	c->stash_off = c->stash_len = c->stash_cap = 0;
+}
+
+/* stashed: bytes in the stash not yet given to the request. */
+static size_t stashed(const struct conn *c)
+{
+	return c->stash_len - c->stash_off;
+}
+
+/*
+ * req_drop: free the request in progress, if there is one, and an empty
+ * stash with it: an idle connection holds neither.
+ */
 static void req_drop(struct conn *c)
 {
+	if (stashed(c) == 0)
+		stash_drop(c);
 	if (!c->req)
 		return;
 	free(c->req->buf);
@@ -107,7 +133,7 @@ void conn_free(struct conn *c)
 {
 	conn_close(c);
 	req_drop(c);
-	free(c->stash);
+	stash_drop(c);
 	free(c);
 }
 
@@ -158,10 +184,11 @@ static int append(struct conn *c, const char *p, size_t n)
  * stashing: does input wait aside now? While a response is being sent:
  * it may point into the request's buffer (POST /echo sends the body from
  * there), and a realloc would move that buffer under the kernel's feet.
+ * And while the stash still holds bytes: new ones go behind them.
  */
 static bool stashing(const struct conn *c)
 {
-	return c->state == CONN_WRITING || c->sending;
+	return c->state == CONN_WRITING || c->sending || stashed(c) > 0;
 }
 
 enum conn_result conn_input(struct conn *c, const char *p, size_t n,
@@ -177,6 +204,8 @@ enum conn_result conn_input(struct conn *c, const char *p, size_t n,
 	if (stashing(c)) {
 		size_t cap = c->stash_cap;
 
+		if (stashed(c) == 0)
+			c->stash_off = c->stash_len = 0; /* all given: reuse */
 		if (grow(&c->stash, c->stash_len, &cap, n) == -1)
 			goto nomem;
 		c->stash_cap = (uint32_t)cap;
@@ -192,18 +221,24 @@ nomem:
 	return CONN_FAILED;
 }
 
-/* unstash: the response is sent: what waited aside joins the request. */
+/*
+ * unstash: the parser has no whole request left: give the request the
+ * next UNSTASH_CHUNK bytes of what waited aside. The stash stays
+ * allocated for the next response; req_drop frees it.
+ */
 static enum conn_result unstash(struct conn *c)
 {
-	if (c->stash_len == 0 || stashing(c))
-		return CONN_WAITING;
-	if (append(c, c->stash, c->stash_len) == -1) {
+	size_t n = stashed(c);
+
+	if (n > UNSTASH_CHUNK)
+		n = UNSTASH_CHUNK;
+	if (append(c, c->stash + c->stash_off, n) == -1) {
 		c->what = "realloc";
 		return CONN_FAILED;
 	}
-	free(c->stash);
-	c->stash = NULL;
-	c->stash_len = c->stash_cap = 0;
+	c->stash_off += (uint32_t)n;
+	if (stashed(c) == 0)
+		c->stash_off = c->stash_len = 0;
 	return CONN_WAITING;
 }
 
@@ -211,12 +246,14 @@ static enum conn_result unstash(struct conn *c)
  * conn_wants_recv: is there room for more? While a request is being read,
  * always: its bytes are needed (the limits bound them). While a response
  * is sent, only while what waits behind it, the next requests already in
- * the buffer and the stash, is under STASH_MAX.
+ * the buffer and the stash, is under STASH_MAX; and a receive stopped
+ * there is armed again only once that has fallen under half of it, not
+ * after every answer (each arming brings in a whole receive buffer).
  */
 bool conn_wants_recv(const struct conn *c)
 {
 	const struct req *q = c->req;
-	size_t behind = c->stash_len;
+	size_t behind = stashed(c);
 
 	if (c->eof || c->closing)
 		return false;
@@ -224,7 +261,7 @@ bool conn_wants_recv(const struct conn *c)
 		return true;
 	if (q)
 		behind += q->whole ? q->len - q->end : q->len;
-	return behind < STASH_MAX;
+	return behind < (c->recv_armed ? STASH_MAX : STASH_MAX / 2);
 }
 /* ANCHOR_END: input */
 
@@ -438,7 +475,7 @@ static bool drained(const struct conn *c)
 {
 	const struct req *q = c->req;
 
-	return c->eof || (q->whole && q->len == q->end && c->stash_len == 0 &&
+	return c->eof || (q->whole && q->len == q->end && stashed(c) == 0 &&
 			  !c->more_queued);
 }
 
@@ -465,9 +502,7 @@ static enum conn_result finish(struct conn *c)
 		return CONN_FAILED;
 	}
 	c->state = CONN_LINGERING;
-	free(c->stash);
-	c->stash = NULL;
-	c->stash_len = c->stash_cap = 0;
+	stash_drop(c);
 	return CONN_WAITING;
 }
 /* ANCHOR_END: drained */
@@ -523,7 +558,8 @@ enum conn_result conn_sent(struct conn *c, int res)
 /* ANCHOR: step */
 /*
  * step: one move of the state machine, as far as the bytes allow: finish
- * a response that is all sent, parse what is buffered. CONN_WAITING with
+ * a response that is all sent, parse what is buffered, or take more from
+ * the stash. CONN_WAITING with
  * *moved false: nothing could move; wait for a completion.
  */
 static enum conn_result step(struct conn *c, bool *moved)
@@ -544,15 +580,12 @@ static enum conn_result step(struct conn *c, bool *moved)
 			return finish(c);
 		next_request(c);
 		*moved = true;
-		return unstash(c);
+		return CONN_WAITING;
 	}
 	/* A 100 Continue in flight: the buffer stays put until it is sent. */
 	if (c->sending)
 		return CONN_WAITING;
-	res = unstash(c);
-	if (res != CONN_WAITING)
-		return res;
-	q = c->req;
+	/* Parse what is buffered first: a pipelined request needs no more. */
 	if (q && q->len != q->last_len) {
 		enum conn_state was = c->state;
 		bool owed = out_pending(&q->out);
@@ -561,6 +594,10 @@ static enum conn_result step(struct conn *c, bool *moved)
 		*moved = c->state != was || out_pending(&q->out) != owed;
 		if (res != CONN_WAITING || *moved)
 			return res;
+	}
+	if (stashed(c) > 0) {
+		*moved = true;
+		return unstash(c);
 	}
 	if (c->eof)
 		return CONN_CLOSED; /* between requests (no req), or not */

@@ -112,6 +112,7 @@ struct conn {
 	struct req *req;    /* the request in progress; NULL: idle */
 	char *stash;	    /* bytes that came while a response was sent;
 			       NULL: none */
+	uint32_t stash_off; /* of which given to the request so far */
 	uint32_t stash_len; /* bytes in stash */
 	uint32_t stash_cap; /* bytes allocated for stash */
 	const char *what;   /* after CONN_FAILED: the call that failed */
