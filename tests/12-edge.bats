@@ -88,3 +88,7 @@ BIN=$DIR/server
 @test "fairness: an ordinary request is answered promptly while 150 pipelined slow readers ask for 1 MB each" {
 	check_an_ordinary_request_is_answered_among_slow_readers
 }
+
+@test "strace: a turn sends at most 64 KiB to one connection: an 8 MB download goes out in many turns" {
+	check_strace_a_turn_sends_at_most_64_kib_to_one_connection
+}

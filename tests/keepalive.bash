@@ -369,3 +369,22 @@ check_an_ordinary_request_is_answered_among_slow_readers() {
 	diag "slowest of 10 probes among 150 slow readers: $worst s"
 	seconds_between "$worst" 0 1
 }
+
+# strace: a turn sends at most 64 KiB to one connection: an 8 MB download goes out in many turns
+check_strace_a_turn_sends_at_most_64_kib_to_one_connection() {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace
+	spawn_traced "$trace" -e trace=epoll_wait,sendmsg -- "$BIN" -q 0
+	run -0 http "http://127.0.0.1:$SERVER_PORT/bytes/8000000" -o /dev/null \
+		-w '%{size_download}'
+	[ "$output" = 8000000 ]
+	stop_traced || return 1
+	# Between two waits a connection has at most two turns (its event's
+	# and its run again), each stopping once 64 KiB have gone: one piece
+	# of the pattern and a head at most. Without the cap (-DWRITE_CAP=0)
+	# a turn sends until EAGAIN, up to 4 MiB.
+	run -0 awk '/^sendmsg\(/ { k += $NF; if (k > max) max = k; next }
+		/^epoll_wait\(/ { k = 0 } END { print max }' "$trace"
+	echo "at most $output bytes between two waits"
+	[ "$output" -le $((2 * (65536 + 512))) ]
+}
