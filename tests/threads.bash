@@ -225,6 +225,37 @@ check_sigterm_with_a_blocked_worker_exits_0() {
 	wait "$pid2" || true
 }
 
+# SIGQUIT with a worker blocked on a FIFO: its connection is in flight, so
+# the drain closes the idle one and waits; the writer's close completes the
+# answer, and the server exits 0 (under ASan: nothing leaked). Needs
+# tests/drain.bash (server_exits_0, refused).
+check_sigquit_waits_for_a_blocked_worker() {
+	files_dir
+	server_start "$BIN" -t 10 -d "$FILES" -w 1 0
+	local out=$BATS_TEST_TMPDIR/out base idle pid w line status=0
+	base=$(fd_count "$SERVER_PID")
+	connect_raw idle
+	http "http://127.0.0.1:$SERVER_PORT/files/fifo" -o "$out" &
+	pid=$!
+	wait_for 10 requests_read 1
+	wait_for 10 fds_are $((base + 2))
+	kill -QUIT "$SERVER_PID"
+	wait_for 10 log_has 'got SIGQUIT: closed 1 idle connections, draining 1'
+	read -r -t 5 -u "$idle" line || status=$?
+	[ "$status" -eq 1 ] # the idle one: closed, at once
+	exec {idle}<&-
+	refused
+	# The worker still waits in the FIFO's open: the server waits too.
+	exec {w}>"$FILES/fifo"
+	printf 'from the fifo\n' >&"$w"
+	kill -0 "$SERVER_PID"
+	exec {w}>&-
+	wait "$pid"
+	[ "$(cat "$out")" = "from the fifo" ]
+	server_exits_0
+	log_matches '^drained in [0-9.]+ s$'
+}
+
 # strace -f: the worker's blocking read of the FIFO, then its write to the
 # eventfd; the loop's epoll_wait returns, and the loop sends the answer
 check_strace_the_worker_reads_then_writes_the_eventfd() {
