@@ -50,6 +50,10 @@ BIN=$DIR/server
 	check_lookup_localhost_answers_127_0_0_1
 }
 
+@test "GET / and a FIFO's GET pipelined in one write: Hello is answered at once, the file once the writer closes" {
+	check_an_answer_before_a_job_does_not_wait_for_it
+}
+
 @test "a client whose deadline passes while its job runs: the answer is dropped, descriptors back to the baseline" {
 	check_a_client_gone_mid_job_leaves_nothing
 }

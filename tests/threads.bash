@@ -169,6 +169,28 @@ check_lookup_localhost_answers_127_0_0_1() {
 	[ "$output" = 127.0.0.1 ]
 }
 
+# GET / and GET /files/fifo pipelined in one write: Hello's answer comes
+# at once, while the worker still waits for the FIFO (an answer set aside
+# to go with the next one must not wait for a job); the file's follows
+# once the writer closes. Needs tests/keepalive.bash (HELLO_KEPT).
+check_an_answer_before_a_job_does_not_wait_for_it() {
+	files_dir
+	server_start "$BIN" -d "$FILES" -w 1 0
+	local a w got
+	connect_raw a
+	printf "GET / HTTP/1.1\r\n${HOST_LINE}\r\nGET /files/fifo HTTP/1.1\r\n${HOST_LINE}Connection: close\r\n\r\n" >&"$a"
+	read -r -t 5 -N "${#HELLO_KEPT}" -u "$a" got
+	[ "$got" = "$HELLO_KEPT" ]
+	exec {w}>"$FILES/fifo"
+	printf 'from the fifo\n' >&"$w"
+	exec {w}>&-
+	run -0 timeout 10 cat <&"$a"
+	exec {a}<&-
+	[[ $output == "HTTP/1.1 200 OK"* ]]
+	[[ $output == *$'Connection: close\r'* ]]
+	[ "${lines[-1]}" = "from the fifo" ]
+}
+
 # a client gone (its deadline passed) while its job runs: the answer is
 # dropped when the job ends, and the descriptors are back to the baseline
 check_a_client_gone_mid_job_leaves_nothing() {
