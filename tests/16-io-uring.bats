@@ -4,7 +4,8 @@
 # longer makes (strace -c: no epoll, recv or send; a few io_uring_enter
 # for thousands of requests), the ring at rest after load, the shared
 # buffer ring running dry, and connections closed with requests still in
-# the kernel. Then 13-lean's behaviour suite, which still holds. Where
+# the kernel. Then 13-lean's behaviour suite, which still holds, its
+# draining stop (SIGQUIT) and RFC 9112's Host rules included. Where
 # this machine cannot set up an io_uring (an old kernel, the sysctl
 # kernel.io_uring_disabled, a container's seccomp filter), every test is
 # skipped, with the server's one line saying why.
@@ -35,6 +36,7 @@ load helper
 load http
 load defenses
 load keepalive
+load drain
 load lean
 load uring
 
@@ -288,4 +290,40 @@ HTTP_CH=$TOP/chapters/16-io-uring
 
 @test "the chunked decoder gives every case its answer at every split point" {
 	check_the_chunked_decoder_gives_every_case_its
+}
+
+# SIGQUIT, the draining stop (tests/drain.bash).
+
+@test "SIGQUIT: an 8 MB download and 20 pipelined requests finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_pipelined_requests_finish
+}
+
+@test "SIGQUIT: an 8 MB download and 20 connections mid-request finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_requests_mid_way_finish
+}
+
+@test "SIGQUIT: the listener and idle connections, kept-alive ones too, close at once; a request mid-way is answered" {
+	check_sigquit_closes_the_listener_and_idle_connections
+}
+
+@test "SIGQUIT: the drain lasts at most -t; what is left is closed, exit 0" {
+	check_the_drain_lasts_at_most_t
+}
+
+@test "SIGQUIT: SIGTERM or a second SIGQUIT during the drain stops at once, exit 0" {
+	check_sigterm_during_a_drain_stops_fast
+}
+
+# RFC 9112: Host, absolute-form targets, the final transfer coding (#10).
+
+@test "Host: an HTTP/1.1 request without it, any with two, or with an invalid one gets 400 and the close; HTTP/1.0 may leave it out" {
+	check_host_missing_twice_or_invalid_gets_400
+}
+
+@test "an absolute-form target (http://host/path) is served by its path, whatever Host says" {
+	check_an_absolute_form_target_is_served_by_its
+}
+
+@test "Transfer-Encoding whose last coding is not chunked gets 400 and the close; another coding before chunked, 501" {
+	check_transfer_encoding_not_ending_in_chunked
 }

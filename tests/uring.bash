@@ -149,7 +149,7 @@ check_1000_resets_cancel_and_free_every_slot() {
 	local base
 	base=$(fd_count "$SERVER_PID")
 	run -0 --separate-stderr timeout 60 "$COMMON/peer" -C 1000 -R 10000 -q \
-		-t 30000 -s 'GET /bytes/4000000 HTTP/1.1\r\n\r\n' "$SERVER_PORT"
+		-t 30000 -s 'GET /bytes/4000000 HTTP/1.1\r\nHost: x\r\n\r\n' "$SERVER_PORT"
 	[[ $stderr == *"1000 reset by us after "* ]]
 	wait_for 10 fds_are "$base"
 	# Every context and slot freed: the slab is empty.
@@ -184,7 +184,7 @@ check_a_stuck_send_is_cancelled_at_the_deadline() {
 	local base pid
 	base=$(fd_count "$SERVER_PID")
 	timeout 20 "$COMMON/peer" -n -t 6000 \
-		-s 'GET /bytes/50000000 HTTP/1.1\r\n\r\n' "$SERVER_PORT" 2>/dev/null &
+		-s 'GET /bytes/50000000 HTTP/1.1\r\nHost: x\r\n\r\n' "$SERVER_PORT" 2>/dev/null &
 	pid=$!
 	wait_for 10 fds_are $((base + 1))
 	wait_for 10 fds_are "$base"
@@ -228,7 +228,7 @@ check_uring_100_pipelined_in_order() {
 # the next one served
 check_uring_a_client_resets_mid_request() {
 	server_start "$BIN" 0
-	local base req=$'POST /echo HTTP/1.1\r\nContent-Length: 30\r\n\r\nab'
+	local base req=$'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\nab'
 	base=$(fd_count "$SERVER_PID")
 	run -0 --separate-stderr timeout 20 "$COMMON/peer" \
 		-s "${req//$'\r\n'/\\r\\n}" -S ${#req} "$SERVER_PORT"
