@@ -109,3 +109,23 @@ BIN=$DIR/server
 @test "Transfer-Encoding whose last coding is not chunked gets 400 and the close; another coding before chunked, 501" {
 	check_transfer_encoding_not_ending_in_chunked
 }
+
+@test "strace: a pipelined burst of 64 requests in one write is answered in a few sends, in order, byte-exact" {
+	check_strace_a_burst_of_64_in_a_few_sends
+}
+
+@test "a connection that pipelines while reading slowly still gets every answer" {
+	check_a_slow_reader_that_pipelines_gets_every_answer
+}
+
+@test "strace: TCP_NODELAY is set on every accepted socket" {
+	check_strace_tcp_nodelay_on_every_accepted_socket first
+}
+
+@test "fairness: an ordinary request is answered promptly while 150 pipelined slow readers ask for 1 MB each" {
+	check_an_ordinary_request_is_answered_among_slow_readers
+}
+
+@test "strace: a turn sends at most 64 KiB to one connection: an 8 MB download goes out in many turns" {
+	check_strace_a_turn_sends_at_most_64_kib_to_one_connection
+}

@@ -34,6 +34,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,29 @@
 
 /*** the context ***/
 
+/* ANCHOR: nodelay */
+/* -DNODELAY=0: leave Nagle's algorithm on, as the kernel does. */
+#ifndef NODELAY
+#define NODELAY 1
+#endif
+
+/*
+ * nodelay: turn off Nagle's algorithm (tcp(7) TCP_NODELAY). With it on,
+ * a small send waits while an earlier one is unacknowledged, and a
+ * client delays its ACK (up to 40 ms on Linux) hoping to piggyback it on
+ * a request: pipelined answers, each its own small send, wait for each
+ * other. Ours already leave in as few sends as we can make them.
+ */
+static int nodelay(int fd)
+{
+	int on = 1;
+
+	if (!NODELAY)
+		return 0;
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+/* ANCHOR_END: nodelay */
+
 struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
 		      uint64_t max_body)
 {
@@ -78,6 +103,10 @@ struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
 
 	if (!c)
 		return NULL;
+	if (nodelay(fd) == -1) {
+		free(c);
+		return NULL;
+	}
 	c->id = id;
 	c->fd = fd;
 	c->state = CONN_HEAD;
@@ -101,6 +130,7 @@ void conn_free(struct conn *c)
 {
 	/* close(2): never retried; the descriptor is gone either way. */
 	close(c->fd);
+	out_free(&c->out);
 	free(c->buf);
 	free(c);
 }
@@ -113,13 +143,14 @@ void conn_free(struct conn *c)
  * connection waits for now: more of the request while reading it (or
  * the client's end of stream while lingering), and room in the socket's
  * buffer only while output is pending. Both at once while a 100 Continue
- * waits for room and the body for bytes.
+ * waits for room and the body for bytes; but not reading while held
+ * answers wait for room, which is backpressure too.
  */
 static enum conn_result arm(struct conn *c, const struct registry *r)
 {
 	unsigned interest = INTEREST_ONESHOT;
 
-	if (c->state != CONN_WRITING)
+	if (c->state != CONN_WRITING && !out_held(&c->out))
 		interest |= INTEREST_READABLE;
 	if (out_pending(&c->out))
 		interest |= INTEREST_WRITABLE;
@@ -393,13 +424,19 @@ static enum conn_result advance(struct conn *c)
  * Each turn reads only as far as the request's state allows (wanted), and
  * the parser and decoder look at the bytes before the next turn, so limits
  * are enforced as bytes arrive, not after a 4 MiB read. A request already
- * in the buffer (pipelined) is parsed even when nothing more can be read.
+ * in the buffer (pipelined) is parsed first, without a recv: only if it
+ * is not whole is the socket read.
  */
 static enum conn_result read_request(struct conn *c, size_t *budget)
 {
 	enum conn_result res;
 	bool more;
 
+	if (c->len != c->last_len) {
+		res = advance(c);
+		if (res != CONN_WAITING || c->state == CONN_WRITING)
+			return res;
+	}
 	do {
 		res = read_some(c, wanted(c), budget, &more);
 		if (res == CONN_WAITING)
@@ -440,7 +477,7 @@ static void next_request(struct conn *c)
 	c->body_len = 0;
 	c->chunked = c->expect = false;
 	c->method = c->target = (struct http_span){.len = 0};
-	c->out = (struct out){.kind = OUT_NONE};
+	out_next(&c->out);
 }
 /* ANCHOR_END: next_request */
 
@@ -511,9 +548,9 @@ static enum conn_result finish(struct conn *c)
  */
 static enum conn_result send_some(struct conn *c, size_t *budget)
 {
-	uint64_t before = c->out.head_sent + c->out.body_sent;
+	uint64_t before = c->out.sent;
 	enum out_result r = out_send(&c->out, c->fd, *budget);
-	uint64_t sent = c->out.head_sent + c->out.body_sent - before;
+	uint64_t sent = c->out.sent - before;
 
 	c->sent += sent;
 	*budget -= sent < *budget ? (size_t)sent : *budget;
@@ -524,6 +561,20 @@ static enum conn_result send_some(struct conn *c, size_t *budget)
 	c->what = "sendmsg";
 	return CONN_FAILED;
 }
+
+/* ANCHOR: hold */
+/*
+ * hold: the response is finished, the connection stays, and the bytes of
+ * another request follow it in the buffer: set the response aside if it
+ * is small (out_hold), to go out with the next ones in one sendmsg.
+ * Answered one by one, pipelined answers cost a send each.
+ */
+static bool hold(struct conn *c)
+{
+	return c->state == CONN_WRITING && c->keep && c->len > c->end &&
+	       out_hold(&c->out);
+}
+/* ANCHOR_END: hold */
 
 /* ANCHOR: callbacks */
 /* ANCHOR: ready_cb */
@@ -541,9 +592,19 @@ enum conn_result conn_ready_cb(struct conn *c, const struct registry *r)
 			res = read_request(c, &read_budget);
 			if (res != CONN_WAITING)
 				return res;
-			/* End of stream, and no whole request to answer. */
-			if (c->eof && c->state != CONN_WRITING)
+			/* End of stream, no whole request, nothing held. */
+			if (c->eof && c->state != CONN_WRITING &&
+			    !out_pending(&c->out))
 				return CONN_CLOSED;
+		}
+		/*
+		 * A small answer with more requests behind it in the buffer
+		 * waits for theirs, to leave with them in one send (hold).
+		 */
+		if (hold(c)) {
+			c->answered++;
+			next_request(c);
+			continue;
 		}
 		/* Write first: only if the kernel cannot take it all, wait. */
 		if (out_pending(&c->out)) {
@@ -552,7 +613,12 @@ enum conn_result conn_ready_cb(struct conn *c, const struct registry *r)
 				return res;
 		}
 		/* Wait for the rest of the request, or for room to send. */
-		if (c->state != CONN_WRITING || out_pending(&c->out))
+		if (c->state != CONN_WRITING) {
+			if (c->eof && !out_pending(&c->out))
+				return CONN_CLOSED;
+			break;
+		}
+		if (out_pending(&c->out))
 			break;
 		c->answered++;
 		if (!c->keep) {

@@ -21,7 +21,8 @@
  *
  * Bytes that follow a request in the buffer (pipelining) are the start of
  * the next one: they are parsed as soon as the response before them is
- * sent, without waiting for an event.
+ * sent, or set aside to go with the next ones (a small one: out_hold),
+ * without waiting for an event.
  *
  * It stays registered one-shot, for reading in every state but
  * CONN_WRITING, and for writing only while some output is pending: only

@@ -41,6 +41,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,9 +64,21 @@
  * others, before it waits: under edge-triggering no event would come to
  * remind it (nothing changed on the socket).
  */
-#define READ_BUDGET  (4 * 1024 * 1024)
-#define WRITE_BUDGET (4 * 1024 * 1024)
+#define READ_BUDGET    (4 * 1024 * 1024)
 #define REQUEST_BUDGET 64
+
+/*
+ * The bytes one turn may send to one connection. Filling a socket's
+ * buffer can take megabytes (the kernel grows it for a fast reader), and
+ * a crowd of slow readers, each with a large answer pending, would have
+ * the loop copy megabytes per connection per turn while a small request
+ * waits. 64 KiB is one of out.c's pattern pieces: one sendmsg. Build with
+ * -DWRITE_CAP=0 for the 4 MiB of chapter 11.
+ */
+#ifndef WRITE_CAP
+#define WRITE_CAP 1
+#endif
+#define WRITE_BUDGET (WRITE_CAP ? 64 * 1024 : 4 * 1024 * 1024)
 
 /* What is left of a turn's budget. */
 struct budget {
@@ -87,6 +101,29 @@ struct budget {
 
 /*** the context ***/
 
+/* ANCHOR: nodelay */
+/* -DNODELAY=0: leave Nagle's algorithm on, as the kernel does. */
+#ifndef NODELAY
+#define NODELAY 1
+#endif
+
+/*
+ * nodelay: turn off Nagle's algorithm (tcp(7) TCP_NODELAY). With it on,
+ * a small send waits while an earlier one is unacknowledged, and a
+ * client delays its ACK (up to 40 ms on Linux) hoping to piggyback it on
+ * a request: pipelined answers, each its own small send, wait for each
+ * other. Ours already leave in as few sends as we can make them.
+ */
+static int nodelay(int fd)
+{
+	int on = 1;
+
+	if (!NODELAY)
+		return 0;
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+/* ANCHOR_END: nodelay */
+
 struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
 		      uint64_t max_body)
 {
@@ -94,6 +131,10 @@ struct conn *conn_new(int fd, uint64_t id, const struct sockaddr_in *peer,
 
 	if (!c)
 		return NULL;
+	if (nodelay(fd) == -1) {
+		free(c);
+		return NULL;
+	}
 	c->id = id;
 	c->fd = fd;
 	c->state = CONN_HEAD;
@@ -118,6 +159,7 @@ void conn_free(struct conn *c)
 {
 	/* close(2): never retried; the descriptor is gone either way. */
 	close(c->fd);
+	out_free(&c->out);
 	free(c->buf);
 	free(c);
 }
@@ -137,7 +179,7 @@ static unsigned interest(const struct conn *c)
 {
 	unsigned in = 0;
 
-	if (c->state != CONN_WRITING)
+	if (c->state != CONN_WRITING && !out_held(&c->out))
 		in |= INTEREST_READABLE;
 	if (out_pending(&c->out))
 		in |= INTEREST_WRITABLE;
@@ -475,7 +517,7 @@ static void next_request(struct conn *c)
 	c->body_len = 0;
 	c->chunked = c->expect = false;
 	c->method = c->target = (struct http_span){.len = 0};
-	c->out = (struct out){.kind = OUT_NONE};
+	out_next(&c->out);
 }
 /* ANCHOR_END: next_request */
 
@@ -552,9 +594,9 @@ static enum conn_result finish(struct conn *c, struct budget *b)
 static enum conn_result send_some(struct conn *c, struct budget *b)
 {
 	struct out *o = &c->out;
-	uint64_t before = o->head_sent + o->body_sent;
+	uint64_t before = o->sent;
 	enum out_result r = out_send(o, c->fd, b->write);
-	uint64_t sent = o->head_sent + o->body_sent - before;
+	uint64_t sent = o->sent - before;
 
 	c->sent += sent;
 	b->write -= sent < b->write ? (size_t)sent : b->write;
@@ -576,6 +618,20 @@ static enum conn_result send_some(struct conn *c, struct budget *b)
 }
 /* ANCHOR_END: send */
 
+/* ANCHOR: hold */
+/*
+ * hold: the response is finished, the connection stays, and the bytes of
+ * another request follow it in the buffer: set the response aside if it
+ * is small (out_hold), to go out with the next ones in one sendmsg.
+ * Answered one by one, pipelined answers cost a send each.
+ */
+static bool hold(struct conn *c)
+{
+	return c->state == CONN_WRITING && c->keep && c->len > c->end &&
+	       out_hold(&c->out);
+}
+/* ANCHOR_END: hold */
+
 /* ANCHOR: step */
 /*
  * step: one move of the state machine, as far as the flags allow: send,
@@ -590,17 +646,23 @@ static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
 	*moved = false;
 	if (c->state == CONN_LINGERING)
 		return linger(c, b);
-	if (out_pending(&c->out)) {
+	/*
+	 * Held answers wait while the buffer holds more to parse; the
+	 * turn's last answer is not held: all go before it ends.
+	 */
+	if (out_pending(&c->out) && (b->requests == 1 || !hold(c)) &&
+	    !(out_held(&c->out) && c->state != CONN_WRITING &&
+	      c->len != c->last_len)) {
 		if (c->can_write) {
 			if (b->write == 0)
 				return CONN_AGAIN;
 			*moved = true;
 			return send_some(c, b);
 		}
-		if (c->state == CONN_WRITING)
+		if (c->state == CONN_WRITING || out_held(&c->out))
 			return CONN_WAITING; /* wait for room (backpressure) */
 	}
-	if (c->state == CONN_WRITING) { /* and everything is sent */
+	if (c->state == CONN_WRITING) { /* sent, or held */
 		c->answered++;
 		if (!c->keep)
 			return finish(c, b);
@@ -617,6 +679,11 @@ static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
 		*moved = c->state != was || out_pending(&c->out) != owed;
 		if (res != CONN_WAITING || *moved)
 			return res;
+		c->last_len = c->len; /* all looked at: held answers may go */
+		if (out_held(&c->out)) {
+			*moved = true;
+			return CONN_WAITING;
+		}
 	}
 	if (c->eof)
 		return CONN_CLOSED; /* between requests, or not */
