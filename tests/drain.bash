@@ -3,7 +3,8 @@
 # finishes within -t, and the server exits 0 with nothing leaked (under
 # ASan, LeakSanitizer turns a leak into status 1). SIGTERM, or a second
 # SIGQUIT, during a drain is the fast stop. Loaded by the suites of 10 to
-# 13, which set BIN and DIR; the functions are named after their tests.
+# 13 and 16, which set BIN and DIR; the functions are named after their
+# tests.
 
 # The requests of this file, with the Host line HTTP/1.1 requires.
 DRAIN_GET='GET /bytes/8000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'

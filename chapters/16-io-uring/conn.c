@@ -116,6 +116,7 @@ static void req_drop(struct conn *c)
 		stash_drop(c);
 	if (!c->req)
 		return;
+	out_free(&c->req->out);
 	free(c->req->buf);
 	free(c->req);
 	c->req = NULL;
@@ -453,7 +454,8 @@ static void next_request(struct conn *c)
 		return;
 	}
 	memmove(buf, buf + q->end, rest);
-	*q = (struct req){.buf = buf, .len = rest, .cap = cap};
+	*q = (struct req){.buf = buf, .len = rest, .cap = cap, .out = q->out};
+	out_next(&q->out); /* held answers stay */
 }
 /* ANCHOR_END: next_request */
 
@@ -555,6 +557,22 @@ enum conn_result conn_sent(struct conn *c, int res)
 
 /*** running ***/
 
+/* ANCHOR: hold */
+/*
+ * hold: the response is finished, nothing is in flight, the connection
+ * stays, and the bytes of another request follow it in the buffer: set
+ * the response aside if it is small (out_hold), to go out with the next
+ * ones in one sendmsg. Answered one by one, pipelined answers cost a
+ * send, and a turn of the loop, each.
+ */
+static bool hold(struct conn *c)
+{
+	struct req *q = c->req;
+
+	return q->keep && q->len > q->end && out_hold(&q->out);
+}
+/* ANCHOR_END: hold */
+
 /* ANCHOR: step */
 /*
  * step: one move of the state machine, as far as the bytes allow: finish
@@ -570,9 +588,10 @@ static enum conn_result step(struct conn *c, bool *moved)
 	*moved = false;
 	if (c->state == CONN_LINGERING)
 		return c->eof ? CONN_DONE : CONN_WAITING;
-	if (q && out_pending(&q->out) && c->state == CONN_WRITING)
+	if (q && out_pending(&q->out) && c->state == CONN_WRITING &&
+	    (c->sending || !hold(c)))
 		return CONN_WAITING; /* the send in flight, or the next */
-	if (c->state == CONN_WRITING) { /* and everything is sent */
+	if (c->state == CONN_WRITING) { /* everything is sent, or held */
 		if (c->sending)
 			return CONN_WAITING;
 		c->answered++;

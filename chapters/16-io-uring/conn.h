@@ -95,7 +95,7 @@ struct req {
 					before: then the rest may follow) */
 	struct out out;		     /* what remains to be sent */
 	struct msghdr msg; /* the sendmsg in flight, read by the kernel */
-	struct iovec iov[2]; /* its pieces (out_gather) */
+	struct iovec iov[3]; /* its pieces (out_gather) */
 };
 
 /*

@@ -2,11 +2,12 @@
  * out.c - the output of out.h: building a response, and sending it in as
  * many pieces as the kernel wants.
  *
- * Sections: the pattern, building, sending.
+ * Sections: the pattern, building, holding, sending.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "out.h"
@@ -95,11 +96,62 @@ void out_no_body(struct out *o)
 	o->body_sent = 0;
 }
 
+/*** holding ***/
+
+/* -DBATCH=0: every answer goes out on its own, in its own sendmsg. */
+#ifndef BATCH
+#define BATCH 1
+#endif
+
+void out_next(struct out *o)
+{
+	o->head_len = o->head_sent = 0;
+	out_no_body(o);
+}
+
+void out_free(struct out *o)
+{
+	free(o->held);
+	o->held = NULL;
+	o->held_len = o->held_sent = o->held_count = 0;
+}
+
+/* ANCHOR: hold */
+bool out_hold(struct out *o)
+{
+	uint64_t n = o->head_len - o->head_sent;
+	struct iovec iov[3];
+	int k;
+
+	if (o->kind != OUT_NONE)
+		n += o->body_len - o->body_sent;
+	if (!BATCH || o->held_count == OUT_HOLD_COUNT ||
+	    n > OUT_HOLD_MAX - o->held_len)
+		return false;
+	if (!o->held && !(o->held = malloc(OUT_HOLD_MAX)))
+		return false; /* no memory: it goes out on its own */
+	/* The head and the body, without what is held already (k from 1). */
+	k = out_gather(o, iov);
+	for (int i = out_held(o); i < k; i++) {
+		memcpy(o->held + o->held_len, iov[i].iov_base, iov[i].iov_len);
+		o->held_len += iov[i].iov_len;
+	}
+	o->held_count++;
+	out_next(o);
+	return true;
+}
+/* ANCHOR_END: hold */
+
 /*** sending ***/
+
+bool out_held(const struct out *o)
+{
+	return o->held_sent < o->held_len;
+}
 
 bool out_pending(const struct out *o)
 {
-	return o->head_sent < o->head_len ||
+	return out_held(o) || o->head_sent < o->head_len ||
 	       (o->kind != OUT_NONE && o->body_sent < o->body_len);
 }
 
@@ -114,10 +166,14 @@ static void *unconst(const void *p)
 }
 
 /* ANCHOR: gather */
-int out_gather(const struct out *o, struct iovec iov[2])
+int out_gather(const struct out *o, struct iovec iov[3])
 {
 	int n = 0;
 
+	if (out_held(o)) {
+		iov[n].iov_base = o->held + o->held_sent;
+		iov[n++].iov_len = o->held_len - o->held_sent;
+	}
 	if (o->head_sent < o->head_len) {
 		iov[n].iov_base = unconst(o->head + o->head_sent);
 		iov[n++].iov_len = o->head_len - o->head_sent;
@@ -137,8 +193,15 @@ int out_gather(const struct out *o, struct iovec iov[2])
 
 void out_sent(struct out *o, size_t n)
 {
-	size_t h = o->head_len - o->head_sent;
+	size_t h = o->held_len - o->held_sent;
 
+	if (h > n)
+		h = n;
+	o->held_sent += h;
+	n -= h;
+	if (o->held && !out_held(o))
+		out_free(o);
+	h = o->head_len - o->head_sent;
 	if (h > n)
 		h = n;
 	o->head_sent += h;

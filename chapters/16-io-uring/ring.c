@@ -260,6 +260,12 @@ bool ring_next(struct ring *r, struct uring_cqe *cqe)
 }
 /* ANCHOR_END: complete */
 
+bool ring_ready(struct ring *r)
+{
+	r->cq_known = load_acquire(r->cq_tail);
+	return r->cq_local != r->cq_known;
+}
+
 /*** the buffer ring ***/
 
 /* ANCHOR: bufring */

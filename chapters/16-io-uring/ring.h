@@ -101,6 +101,9 @@ int ring_wait(struct ring *r, int timeout_ms);
 /* ring_next: copy out the next completion and free its slot; false if none. */
 bool ring_next(struct ring *r, struct uring_cqe *cqe);
 
+/* ring_ready: is a completion waiting in the CQ, not yet read? */
+bool ring_ready(struct ring *r);
+
 /*
  * bufring_open: count buffers of size bytes (count a power of two, at
  * most 32768), registered with r as group bgid, all given to the kernel.

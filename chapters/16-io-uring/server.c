@@ -26,16 +26,18 @@
  *
  * The rest is 13-lean's: the states of a connection (conn.h), keep-alive
  * and pipelining, the limits, the deadlines, the lingering close, the
- * spare descriptor for EMFILE, and SIGINT/SIGTERM ending it with status 0
- * and everything freed.
+ * spare descriptor for EMFILE, SIGINT/SIGTERM ending it with status 0
+ * and everything freed, and SIGQUIT, the draining stop: no new clients,
+ * idle connections closed, the others let finish (within -t).
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
  *	kill -USR1 PID                (a status line, with the ring's counts)
+ *	kill -QUIT PID                (a draining stop, status 0)
  *	./server -q -r 8 0            (quiet; 8 receive buffers: -ENOBUFS)
  *
  * Sections: the server, logging, signals, requests, connections,
- * deadlines, the listener, completions, the event loop, shutting down,
- * the command line, main.
+ * deadlines, the listener, draining, completions, the event loop,
+ * shutting down, the command line, main.
  */
 /* syscall(2) for uring_ffi.h, with getopt(3), sigaction(2) and friends. */
 #define _GNU_SOURCE
@@ -122,16 +124,20 @@ struct server {
 	struct slab conns;    /* token -> struct conn *, one per client */
 	struct timers timers; /* every open connection's deadline */
 	int64_t now;	      /* the clock, read once per turn of the loop */
-	int listener;	      /* the listening socket */
+	int listener;	      /* the listening socket; -1 once draining */
 	int spare;	      /* a descriptor kept for EMFILE, or -1 */
 	bool accepting;	      /* the multishot accept is in the kernel */
 	bool polling;	      /* or, out of descriptors, a poll for POLLIN */
 	bool queued;	      /* that poll said a connection is queued */
 	bool paused;	      /* out of descriptors, no spare: resting */
 	int64_t resume_at;    /* while paused: when to accept again */
-	int signals;	      /* a signalfd for SIGINT and SIGTERM */
+	int signals;	      /* a signalfd for the stop signals */
 	bool reading_signals; /* its read is in the kernel */
 	struct signalfd_siginfo siginfo; /* where that read puts a signal */
+	bool draining;	      /* SIGQUIT came: see drain_start */
+	bool swept;	      /* and its first sweep has run (drain_sweep) */
+	int64_t drain_start;  /* when it came */
+	int64_t drain_end;    /* what is still open then is closed */
 	uint64_t max_body;    /* -b: the largest request body */
 	uint64_t next_id;     /* the next connection's number in the log */
 	uint64_t answered;    /* responses sent whole, for the status line */
@@ -588,6 +594,80 @@ static void shed(struct server *s)
 }
 /* ANCHOR_END: shed */
 
+/*** draining ***/
+
+/* ANCHOR: drain */
+/*
+ * idle: c waits for a request of which not a byte has come: not into its
+ * buffers, nor its socket (MSG_PEEK), nor a completion not yet read.
+ */
+static bool idle(struct server *s, const struct conn *c)
+{
+	char byte;
+
+	if (c->state != CONN_HEAD || c->req || c->sending || c->eof ||
+	    c->stash_len > c->stash_off)
+		return false;
+	if (recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != -1 ||
+	    (errno != EAGAIN && errno != EWOULDBLOCK))
+		return false;
+	return !ring_ready(&s->ring);
+}
+
+/*
+ * drain_start: SIGQUIT, a draining stop. Cancel the accept, and stop the
+ * listening now (the accept holds the socket open until its cancel
+ * completes: close(2) alone would not): a new client is refused.
+ */
+static void drain_start(struct server *s)
+{
+	s->draining = true;
+	s->drain_start = s->now;
+	s->drain_end = s->now + s->timers.length;
+	if (s->accepting)
+		submit_cancel(s, 0, user_data(OP_ACCEPT, 0));
+	if (s->polling)
+		submit_cancel(s, 0, user_data(OP_LISTEN, 0));
+	if (shutdown(s->listener, SHUT_RD) == -1)
+		warn("server", "shutdown (listener)", errno);
+	close(s->listener);
+	s->listener = -1;
+	if (s->spare != -1)
+		close(s->spare);
+	s->spare = -1;
+	s->paused = false;
+}
+/* ANCHOR_END: drain */
+
+/*
+ * drain_sweep: while draining, at the end of every turn that emptied the
+ * CQ: close every idle connection (the first sweep logs how many, and how
+ * many are left). A connection closed waits for its last completion, as
+ * ever (conn_gone).
+ */
+static void drain_sweep(struct server *s)
+{
+	struct timer *t, *next;
+	size_t idle_closed = 0, left = 0;
+
+	/* The queue lists every open connection; conn_drop takes out only t. */
+	for (t = s->timers.head.next; t != &s->timers.head; t = next) {
+		struct conn *c = slab_get(&s->conns, t->token);
+
+		next = t->next;
+		if (c && idle(s, c)) {
+			conn_drop(s, c);
+			idle_closed++;
+		} else {
+			left++;
+		}
+	}
+	if (!s->swept)
+		printf("got SIGQUIT: closed %zu idle connections, draining %zu\n",
+		       idle_closed, left);
+	s->swept = true;
+}
+
 /*** completions ***/
 
 /* ANCHOR: on_accept */
@@ -603,7 +683,9 @@ static void on_accept(struct server *s, const struct uring_cqe *cqe)
 	if (!(cqe->flags & URING_CQE_F_MORE))
 		s->accepting = false;
 	if (cqe->res >= 0) {
-		conn_add(s, cqe->res);
+		conn_add(s, cqe->res); /* draining too: the kernel took it */
+	} else if (s->listener == -1) {
+		return; /* draining: cancelled, or EINVAL from the shut socket */
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
 		if (s->queued)
 			shed(s);
@@ -614,7 +696,8 @@ static void on_accept(struct server *s, const struct uring_cqe *cqe)
 	} else if (cqe->res != -ECONNABORTED && cqe->res != -ECANCELED) {
 		warn("server", "accept", -cqe->res);
 	}
-	if (!s->accepting && !s->paused && cqe->res != -ECANCELED)
+	if (!s->accepting && !s->paused && s->listener != -1 &&
+	    cqe->res != -ECANCELED)
 		submit_accept(s);
 }
 
@@ -622,7 +705,7 @@ static void on_accept(struct server *s, const struct uring_cqe *cqe)
 static void on_listen_poll(struct server *s, const struct uring_cqe *cqe)
 {
 	s->polling = false;
-	if (cqe->res == -ECANCELED)
+	if (cqe->res == -ECANCELED || s->listener == -1)
 		return;
 	s->queued = true;
 	if (!s->accepting && !s->paused)
@@ -715,18 +798,24 @@ static void on_conn(struct server *s, const struct uring_cqe *cqe)
 
 /*
  * on_signal: the signalfd's read completed: SIGINT or SIGTERM ends the
- * loop (the signal is returned); anything else, read again.
+ * loop (the signal is returned), and so does a SIGQUIT during a drain; a
+ * first SIGQUIT starts the drain. Then (or for anything else) read again.
  */
 static int on_signal(struct server *s, const struct uring_cqe *cqe)
 {
+	unsigned sig = s->siginfo.ssi_signo;
+
 	s->reading_signals = false;
 	if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -ECANCELED) {
 		errno = -cqe->res;
 		die("read signalfd");
 	}
-	if (cqe->res == (int)sizeof(s->siginfo) &&
-	    (s->siginfo.ssi_signo == SIGINT || s->siginfo.ssi_signo == SIGTERM))
-		return (int)s->siginfo.ssi_signo;
+	if (cqe->res != (int)sizeof(s->siginfo))
+		sig = 0;
+	if (sig == SIGINT || sig == SIGTERM || (sig == SIGQUIT && s->draining))
+		return (int)sig;
+	if (sig == SIGQUIT)
+		drain_start(s);
 	if (cqe->res != -ECANCELED)
 		submit_signal_read(s);
 	return 0;
@@ -768,9 +857,12 @@ static void status(struct server *s)
 
 /* ANCHOR: loop */
 /*
- * run: submit, wait and dispatch, until SIGINT or SIGTERM; returns the
- * signal. The wait's timeout is the nearest deadline (or the end of a
- * listener's pause): no timer descriptor, no timeout request.
+ * run: submit, wait and dispatch, until SIGINT or SIGTERM, which it
+ * returns; or SIGQUIT: drain, until the last connection's last completion
+ * or the drain's time is up (returns 0), or a second stop signal comes
+ * (returns it). The wait's timeout is the nearest deadline (or the end of
+ * a listener's pause, or of the drain): no timer descriptor, no timeout
+ * request.
  */
 static int run(struct server *s)
 {
@@ -784,11 +876,15 @@ static int run(struct server *s)
 		}
 		s->now = timer_now();
 		expire(s);
+		if (s->draining && ((s->swept && slab_len(&s->conns) == 0) ||
+				    s->now >= s->drain_end))
+			return 0; /* drained, or out of time */
 		if (s->paused && s->now >= s->resume_at)
 			resume_listener(s);
 		timeout = timers_timeout_ms(&s->timers, s->now);
-		if (s->paused) {
-			int64_t ms = (s->resume_at - s->now + 999999) / 1000000;
+		if (s->paused || s->draining) {
+			int64_t end = s->draining ? s->drain_end : s->resume_at;
+			int64_t ms = (end - s->now + 999999) / 1000000;
 
 			if (timeout == -1 || ms < timeout)
 				timeout = (int)ms;
@@ -815,6 +911,9 @@ static int run(struct server *s)
 			if (stop)
 				return stop;
 		}
+		/* The CQ is empty: no completion holds news of a connection. */
+		if (s->draining && n < CQE_BATCH)
+			drain_sweep(s);
 	}
 }
 /* ANCHOR_END: loop */
@@ -826,15 +925,31 @@ static int run(struct server *s)
  * server_close: stop accepting, close every connection, and wait (up to
  * a second) for the kernel to hand back every request that still points
  * into our memory, so that nothing is freed under it; then free the rest.
+ * After SIGINT or SIGTERM, connections in the middle of a request or a
+ * response are cut off; after a drain (sig 0), none is left, unless the
+ * drain ran out of time.
  */
 static void server_close(struct server *s, int sig)
 {
+	double secs = (double)(s->now - s->drain_start) / NS_PER_S;
 	struct timer *t;
 	int64_t give_up = timer_now() + NS_PER_S;
 	struct uring_cqe cqe;
+	size_t open = 0;
 
-	printf("got %s: closing %zu connections\n",
-	       sig == SIGINT ? "SIGINT" : "SIGTERM", slab_len(&s->conns));
+	for (t = s->timers.head.next; t != &s->timers.head; t = t->next)
+		open++; /* the open connections; the slab holds closed ones too */
+	if (sig == 0 && slab_len(&s->conns) == 0)
+		printf("drained in %.1f s\n", secs);
+	else if (sig == 0)
+		printf("drain: out of time after %.1f s: closing %zu "
+		       "connections\n", secs, open);
+	else
+		printf("got %s: closing %zu connections\n",
+		       sig == SIGINT	? "SIGINT"
+		       : sig == SIGTERM ? "SIGTERM"
+					: "SIGQUIT",
+		       open);
 	if (s->accepting)
 		submit_cancel(s, 0, user_data(OP_ACCEPT, 0));
 	if (s->polling)
@@ -860,7 +975,8 @@ static void server_close(struct server *s, int sig)
 	slab_free(&s->conns);
 	bufring_close(&s->bufs, &s->ring);
 	ring_close(&s->ring);
-	close(s->listener);
+	if (s->listener != -1)
+		close(s->listener);
 	if (s->spare != -1)
 		close(s->spare);
 	close(s->signals);
