@@ -805,7 +805,11 @@ static void server_close(struct server *s)
 static void *loop_main(void *arg)
 {
 	struct server *s = arg;
+	char name[16];
 
+	/* Its name in /proc/PID/task/TID/comm, top -H and gdb: loop0, ... */
+	snprintf(name, sizeof(name), "loop%u", s->id);
+	pthread_setname_np(pthread_self(), name);
 	run(s);
 	server_close(s);
 	return NULL;
