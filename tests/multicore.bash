@@ -151,3 +151,21 @@ check_sigterm_joins_every_loop() {
 	[ "$(counter accepted 0)" -ge 1 ]
 	[ "$(counter accepted 1)" -ge 1 ]
 }
+
+# strace -f, exclusive mode: main registers the listener in each loop's
+# epoll set with EPOLLEXCLUSIVE and without EPOLLRDHUP (two descriptors for
+# one socket); every accept4 is made by a loop's thread, not by main
+check_strace_f_exclusive_listener_in_every_loop() {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace main
+	spawn_traced "$trace" -f -e trace=epoll_ctl,accept4 -- \
+		"$BIN" -q -L 2 -m exclusive 0
+	connections 10
+	stop_traced 0
+	grep -E 'epoll_ctl|accept4' "$trace" | head -n 12
+	[ "$(grep -c 'EPOLL_CTL_ADD, [0-9]*, {events=EPOLLIN|EPOLLEXCLUSIVE, ' "$trace")" -eq 2 ]
+	! grep -q 'EPOLLEXCLUSIVE.*EPOLLRDHUP\|EPOLLRDHUP.*EPOLLEXCLUSIVE' "$trace"
+	[ "$(grep -cE 'accept4\(.* = [0-9]+$' "$trace")" -eq 10 ]
+	main=$(grep -m1 'EPOLLEXCLUSIVE' "$trace" | awk '{print $1}')
+	! grep -E 'accept4\(' "$trace" | awk '{print $1}' | grep -qx "$main"
+}
