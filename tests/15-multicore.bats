@@ -270,18 +270,6 @@ BIN=$DIR/server
 	check_q_silences_every_per_request_line
 }
 
-@test "strace: out of descriptors, the spare is closed, a connection accepted and closed, the spare reopened" {
-	check_strace_out_of_descriptors_the_spare_is
-}
-
-@test "strace: out of descriptors with no spare to give up, the listener rests 500 ms, then accepts again" {
-	check_strace_no_spare_the_listener_rests_then
-}
-
-@test "strace: the wait sleeps until the nearest deadline, rounded up, and never spins" {
-	check_strace_the_wait_sleeps_until_the_nearest
-}
-
 # The parser's own tests, and the chunked decoder's.
 #
 # common/http_test.c holds the cases, one line each; every case runs at

@@ -186,6 +186,8 @@ struct server {
 	_Atomic uint64_t *next_id; /* the next connection's number in the
 				 log, one count for every loop */
 	struct counters counters; /* what it did, for main to print */
+	struct server *loops; /* every loop, for the log's count */
+	unsigned nloops;      /* how many */
 	bool quiet;	      /* -q: no per-request log lines */
 };
 
@@ -703,6 +705,16 @@ static void on_listener(struct server *s)
 
 /*** the event loop ***/
 
+/* in_flight: the connections open in every loop, for the log. */
+static uint64_t in_flight(struct server *s)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < s->nloops; i++)
+		n += counted(&s->loops[i].counters.conns);
+	return n;
+}
+
 /* ANCHOR: loop */
 /*
  * run: wait and dispatch, until main writes the stop eventfd. Each turn
@@ -734,10 +746,13 @@ static void run(struct server *s)
 		s->now = timer_now();
 		if (s->listener.paused && s->now >= s->listener.resume_at)
 			resume_listener(s); /* try accept4 again */
-		/* The post's measure of concurrency: contexts alive now. */
+		/*
+		 * The post's measure of concurrency: contexts alive now, in
+		 * every loop (each loop's count as its loop last wrote it).
+		 */
 		if (events_len(&s->events) > 0 && !s->quiet)
-			printf("requests in flight: %zu\n",
-			       slab_len(&s->conns));
+			printf("requests in flight: %" PRIu64 "\n",
+			       in_flight(s));
 		for (size_t i = 0; i < events_len(&s->events); i++) {
 			struct event e = events_get(&s->events, i);
 			uint64_t token = event_token(e);
@@ -1140,6 +1155,8 @@ int main(int argc, char **argv)
 
 		s->id = i;
 		s->next_id = &next_id;
+		s->loops = loops;
+		s->nloops = (unsigned)nloops;
 		s->pool = &pool;
 		s->dir = dirfd;
 		s->max_body = max_body;
