@@ -14,6 +14,7 @@ load helper
 load http
 load defenses
 load keepalive
+load drain
 load lean
 load threads
 
@@ -49,6 +50,10 @@ BIN=$DIR/server
 	check_lookup_localhost_answers_127_0_0_1
 }
 
+@test "GET / and a FIFO's GET pipelined in one write: Hello is answered at once, the file once the writer closes" {
+	check_an_answer_before_a_job_does_not_wait_for_it
+}
+
 @test "a client whose deadline passes while its job runs: the answer is dropped, descriptors back to the baseline" {
 	check_a_client_gone_mid_job_leaves_nothing
 }
@@ -59,6 +64,10 @@ BIN=$DIR/server
 
 @test "SIGTERM with a worker blocked and a job queued: exit 0, nothing leaked" {
 	check_sigterm_with_a_blocked_worker_exits_0
+}
+
+@test "SIGQUIT with a worker blocked on a FIFO: the idle client closes, the job's answer completes once the writer closes, exit 0" {
+	check_sigquit_waits_for_a_blocked_worker
 }
 
 @test "strace -f: a worker reads the FIFO and writes the eventfd; the loop sends the answer" {
@@ -290,4 +299,60 @@ HTTP_CH=$TOP/chapters/14-threads
 
 @test "the chunked decoder gives every case its answer at every split point" {
 	check_the_chunked_decoder_gives_every_case_its
+}
+
+# SIGQUIT, the draining stop (tests/drain.bash).
+
+@test "SIGQUIT: an 8 MB download and 20 pipelined requests finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_pipelined_requests_finish
+}
+
+@test "SIGQUIT: an 8 MB download and 20 connections mid-request finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_requests_mid_way_finish
+}
+
+@test "SIGQUIT: the listener and idle connections, kept-alive ones too, close at once; a request mid-way is answered" {
+	check_sigquit_closes_the_listener_and_idle_connections
+}
+
+@test "SIGQUIT: the drain lasts at most -t; what is left is closed, exit 0" {
+	check_the_drain_lasts_at_most_t
+}
+
+@test "SIGQUIT: SIGTERM or a second SIGQUIT during the drain stops at once, exit 0" {
+	check_sigterm_during_a_drain_stops_fast
+}
+
+# RFC 9112: Host, absolute-form targets, the final transfer coding (#10).
+
+@test "Host: an HTTP/1.1 request without it, any with two, or with an invalid one gets 400 and the close; HTTP/1.0 may leave it out" {
+	check_host_missing_twice_or_invalid_gets_400
+}
+
+@test "an absolute-form target (http://host/path) is served by its path, whatever Host says" {
+	check_an_absolute_form_target_is_served_by_its
+}
+
+@test "Transfer-Encoding whose last coding is not chunked gets 400 and the close; another coding before chunked, 501" {
+	check_transfer_encoding_not_ending_in_chunked
+}
+
+@test "strace: a pipelined burst of 64 requests in one write is answered in a few sends, in order, byte-exact" {
+	check_strace_a_burst_of_64_in_a_few_sends
+}
+
+@test "a connection that pipelines while reading slowly still gets every answer" {
+	check_a_slow_reader_that_pipelines_gets_every_answer
+}
+
+@test "strace: TCP_NODELAY is set on every accepted socket, once it is kept for a second request" {
+	check_strace_tcp_nodelay_on_every_accepted_socket second
+}
+
+@test "fairness: an ordinary request is answered promptly while 150 pipelined slow readers ask for 1 MB each" {
+	check_an_ordinary_request_is_answered_among_slow_readers
+}
+
+@test "strace: a turn sends at most 64 KiB to one connection: an 8 MB download goes out in many turns" {
+	check_strace_a_turn_sends_at_most_64_kib_to_one_connection
 }

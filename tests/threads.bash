@@ -169,6 +169,28 @@ check_lookup_localhost_answers_127_0_0_1() {
 	[ "$output" = 127.0.0.1 ]
 }
 
+# GET / and GET /files/fifo pipelined in one write: Hello's answer comes
+# at once, while the worker still waits for the FIFO (an answer set aside
+# to go with the next one must not wait for a job); the file's follows
+# once the writer closes. Needs tests/keepalive.bash (HELLO_KEPT).
+check_an_answer_before_a_job_does_not_wait_for_it() {
+	files_dir
+	server_start "$BIN" -d "$FILES" -w 1 0
+	local a w got
+	connect_raw a
+	printf "GET / HTTP/1.1\r\n${HOST_LINE}\r\nGET /files/fifo HTTP/1.1\r\n${HOST_LINE}Connection: close\r\n\r\n" >&"$a"
+	read -r -t 5 -N "${#HELLO_KEPT}" -u "$a" got
+	[ "$got" = "$HELLO_KEPT" ]
+	exec {w}>"$FILES/fifo"
+	printf 'from the fifo\n' >&"$w"
+	exec {w}>&-
+	run -0 timeout 10 cat <&"$a"
+	exec {a}<&-
+	[[ $output == "HTTP/1.1 200 OK"* ]]
+	[[ $output == *$'Connection: close\r'* ]]
+	[ "${lines[-1]}" = "from the fifo" ]
+}
+
 # a client gone (its deadline passed) while its job runs: the answer is
 # dropped when the job ends, and the descriptors are back to the baseline
 check_a_client_gone_mid_job_leaves_nothing() {
@@ -223,6 +245,37 @@ check_sigterm_with_a_blocked_worker_exits_0() {
 	log_has 'got SIGTERM: closing 2 connections'
 	wait "$pid1" || true
 	wait "$pid2" || true
+}
+
+# SIGQUIT with a worker blocked on a FIFO: its connection is in flight, so
+# the drain closes the idle one and waits; the writer's close completes the
+# answer, and the server exits 0 (under ASan: nothing leaked). Needs
+# tests/drain.bash (server_exits_0, refused).
+check_sigquit_waits_for_a_blocked_worker() {
+	files_dir
+	server_start "$BIN" -t 10 -d "$FILES" -w 1 0
+	local out=$BATS_TEST_TMPDIR/out base idle pid w line status=0
+	base=$(fd_count "$SERVER_PID")
+	connect_raw idle
+	http "http://127.0.0.1:$SERVER_PORT/files/fifo" -o "$out" &
+	pid=$!
+	wait_for 10 requests_read 1
+	wait_for 10 fds_are $((base + 2))
+	kill -QUIT "$SERVER_PID"
+	wait_for 10 log_has 'got SIGQUIT: closed 1 idle connections, draining 1'
+	read -r -t 5 -u "$idle" line || status=$?
+	[ "$status" -eq 1 ] # the idle one: closed, at once
+	exec {idle}<&-
+	refused
+	# The worker still waits in the FIFO's open: the server waits too.
+	exec {w}>"$FILES/fifo"
+	printf 'from the fifo\n' >&"$w"
+	kill -0 "$SERVER_PID"
+	exec {w}>&-
+	wait "$pid"
+	[ "$(cat "$out")" = "from the fifo" ]
+	server_exits_0
+	log_matches '^drained in [0-9.]+ s$'
 }
 
 # strace -f: the worker's blocking read of the FIFO, then its write to the

@@ -50,13 +50,16 @@
  * (conn.c); a spare descriptor for when accept4 fails with EMFILE, and a
  * listener that pauses rather than spins or goes deaf (listener.h); and
  * SIGINT/SIGTERM read from a signalfd in the epoll set (stop.h): the
- * server closes everything, frees everything, and exits 0.
+ * server closes everything, frees everything, and exits 0. SIGQUIT is the
+ * draining stop: no new clients, idle connections closed, the others let
+ * finish what is in flight (within -t), then the same exit.
  *
  *	make && ./server              (then: curl -sS http://127.0.0.1:8000/)
  *	curl -sS http://127.0.0.1:8000/bytes/1000000 | wc -c
  *	curl -sS --data-binary @file http://127.0.0.1:8000/echo | cmp - file
  *	kill -USR1 PID                (prints a status line)
  *	kill PID                      (or Ctrl-C: a clean exit, status 0)
+ *	kill -QUIT PID                (a draining stop, status 0)
  *	./server -q 0                 (quiet, on a port the kernel chooses)
  *	./server -t 5 -b 65536 0      (5 s deadlines, 64 KiB bodies)
  *	make EXTRA_CFLAGS=-DCONN_MODE=CONN_ONESHOT   (or CONN_LEVEL: the
@@ -81,7 +84,7 @@
  * of one turn), a line when a client leaves in the middle of a request,
  * one for each deadline that passes ("timeout"), one for each connection
  * refused for want of descriptors, one for a result whose client has
- * gone, and one for the shutdown.
+ * gone, and one or two for the shutdown.
  *
  * Sections: the server, logging, signals, connections, deadlines, running
  * connections, blocking work, the listener, the event loop, shutting
@@ -98,6 +101,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -142,7 +146,10 @@ struct server {
 	struct timers timers; /* every connection's deadline, nearest first */
 	int64_t now;	      /* the clock, read once per turn of the loop */
 	struct listener listener; /* the listening socket: LISTENER */
-	int signals;	      /* a signalfd for SIGINT and SIGTERM: SIGNALS */
+	int signals;	      /* a signalfd for the stop signals: SIGNALS */
+	bool draining;	      /* SIGQUIT came: see drain_start */
+	int64_t drain_start;  /* when it came */
+	int64_t drain_end;    /* what is still open then is closed */
 	struct pool pool;     /* the workers; its eventfd is WAKER */
 	int dir;	      /* -d: the directory /files/ serves, or -1 */
 	uint64_t *again;      /* tokens of connections to run again before
@@ -424,6 +431,67 @@ static void log_turn(const struct conn *c, uint64_t requests,
 		       c->id, c->status, c->answered - answered - 1);
 }
 
+/*** draining ***/
+
+/* ANCHOR: drain */
+/*
+ * idle: c waits for a request of which not a byte has come, neither into
+ * a buffer (it has no req) nor into its socket (MSG_PEEK looks without taking).
+ */
+static bool idle(const struct conn *c)
+{
+	char byte;
+
+	if (c->state != CONN_HEAD || c->req)
+		return false;
+	return recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	       (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/*
+ * drain_start: SIGQUIT, a draining stop. Close the listener (a new client
+ * is refused by the kernel from now on) and every idle connection; the
+ * others answer the requests they have sent and close once idle
+ * (conn_turn), within -t from now. One waiting for a worker is in flight
+ * too: its job runs on, work_done sends the result, then it closes; one
+ * still at work when the time is up is cancelled in server_close, as
+ * after SIGTERM.
+ */
+static void drain_start(struct server *s)
+{
+	struct timer *t, *next;
+	size_t idle_closed = 0;
+
+	s->draining = true;
+	s->drain_start = s->now;
+	s->drain_end = s->now + s->timers.length;
+	if (listener_close(&s->listener, poll_registry(&s->poll)) == -1)
+		warn("server", "registry_deregister (listener)", errno);
+	/* The queue lists every connection; conn_drop takes out only t. */
+	for (t = s->timers.head.next; t != &s->timers.head; t = next) {
+		struct conn *c = slab_get(&s->conns, t->token);
+
+		next = t->next;
+		if (c && idle(c)) {
+			conn_drop(s, c);
+			idle_closed++;
+		}
+	}
+	printf("got SIGQUIT: closed %zu idle connections, draining %zu\n",
+	       idle_closed, slab_len(&s->conns));
+}
+/* ANCHOR_END: drain */
+
+/* drain_timeout_ms: the wait's timeout, cut short by the drain's end. */
+static int drain_timeout_ms(const struct server *s, int timeout)
+{
+	int64_t ms = (s->drain_end - s->now + 999999) / 1000000;
+
+	if (ms < 0)
+		ms = 0;
+	return timeout == -1 || ms < timeout ? (int)ms : timeout;
+}
+
 /* ANCHOR: on_conn */
 /*
  * conn_turn: run connection c, for event e or (e NULL) because it asked
@@ -458,6 +526,8 @@ static void conn_turn(struct server *s, struct conn *c, const struct event *e)
 		}
 		/* fall through */
 	case CONN_WAITING:
+		if (s->draining && idle(c))
+			break; /* answered, and no next request: close */
 		deadline_update(s, c, was, sent, answered);
 		return;
 	case CONN_DONE:
@@ -641,7 +711,9 @@ static void on_listener(struct server *s)
 
 /* ANCHOR: loop */
 /*
- * run: wait and dispatch, until SIGINT or SIGTERM; returns the signal.
+ * run: wait and dispatch, until SIGINT or SIGTERM, which it returns; or
+ * SIGQUIT: drain, until the last connection closes or the drain's time is
+ * up (returns 0), or a second stop signal comes (returns it).
  * Each turn reads the clock once (as libuv's loop time does): deadlines
  * set in a turn all count from that moment, so they stay in order.
  */
@@ -659,6 +731,9 @@ static int run(struct server *s)
 		}
 		s->now = timer_now();
 		expire(s);
+		if (s->draining && (slab_len(&s->conns) == 0 ||
+				    s->now >= s->drain_end))
+			return 0; /* drained, or out of time */
 		/*
 		 * Sleep until an event, a deadline, or the end of a pause; not
 		 * at all if a connection waits to run again.
@@ -667,6 +742,8 @@ static int run(struct server *s)
 			      ? 0
 			      : timers_timeout_ms(&s->timers, s->now);
 		timeout = listener_timeout_ms(&s->listener, s->now, timeout);
+		if (s->draining)
+			timeout = drain_timeout_ms(s, timeout);
 		if (poll_wait(&s->poll, &s->events, timeout) == -1) {
 			/* A signal (a handler ran): wait again. */
 			if (errno == EINTR)
@@ -686,7 +763,8 @@ static int run(struct server *s)
 			struct conn *c;
 
 			if (token == LISTENER) {
-				on_listener(s);
+				if (!s->draining) /* else closed this turn */
+					on_listener(s);
 				continue;
 			}
 			if (token == WAKER) {
@@ -697,7 +775,9 @@ static int run(struct server *s)
 				stop = stop_read(s->signals);
 				if (stop == -1)
 					die("read signalfd");
-				if (stop)
+				if (stop == SIGQUIT && !s->draining)
+					drain_start(s);
+				else if (stop)
 					return stop;
 				continue;
 			}
@@ -723,19 +803,29 @@ static int run(struct server *s)
 /* ANCHOR: shutdown */
 /*
  * server_close: stop accepting, close every connection, free everything.
- * Connections in the middle of a request or a response are cut off: this
- * is a fast shutdown (a graceful one would stop accepting and let them
- * finish). Every connection has a deadline from accept to close,
- * so the timer queue lists them all.
+ * After SIGINT or SIGTERM, connections in the middle of a request or a
+ * response are cut off: a fast stop. After a drain (sig 0), none is left,
+ * unless the drain ran out of time. Every connection has a deadline from
+ * accept to close, so the timer queue lists them all.
  */
 static void server_close(struct server *s, int sig)
 {
 	const struct registry *r = poll_registry(&s->poll);
+	double secs = (double)(s->now - s->drain_start) / NS_PER_S;
 	struct pool_job *j, *next;
 	struct timer *t;
 
-	printf("got %s: closing %zu connections\n",
-	       sig == SIGINT ? "SIGINT" : "SIGTERM", slab_len(&s->conns));
+	if (sig == 0 && slab_len(&s->conns) == 0)
+		printf("drained in %.1f s\n", secs);
+	else if (sig == 0)
+		printf("drain: out of time after %.1f s: closing %zu "
+		       "connections\n", secs, slab_len(&s->conns));
+	else
+		printf("got %s: closing %zu connections\n",
+		       sig == SIGINT	? "SIGINT"
+		       : sig == SIGTERM ? "SIGTERM"
+					: "SIGQUIT",
+		       slab_len(&s->conns));
 	/*
 	 * The workers first: queued jobs are dropped, blocked ones cancelled,
 	 * all joined. Results that came too late go with their connections.
@@ -747,7 +837,7 @@ static void server_close(struct server *s, int sig)
 	if (s->dir != -1)
 		close(s->dir);
 	/* First, so that dropping connections does not re-arm it. */
-	if (listener_close(&s->listener, r) == -1)
+	if (!s->draining && listener_close(&s->listener, r) == -1)
 		warn("server", "registry_deregister (listener)", errno);
 	while ((t = timers_first(&s->timers))) {
 		struct conn *c = slab_get(&s->conns, t->token);
