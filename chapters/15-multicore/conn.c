@@ -48,6 +48,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +71,21 @@
  * others, before it waits: under edge-triggering no event would come to
  * remind it (nothing changed on the socket).
  */
-#define READ_BUDGET  (4 * 1024 * 1024)
-#define WRITE_BUDGET (4 * 1024 * 1024)
+#define READ_BUDGET    (4 * 1024 * 1024)
 #define REQUEST_BUDGET 64
+
+/*
+ * The bytes one turn may send to one connection. Filling a socket's
+ * buffer can take megabytes (the kernel grows it for a fast reader), and
+ * a crowd of slow readers, each with a large answer pending, would have
+ * the loop copy megabytes per connection per turn while a small request
+ * waits. 64 KiB is one of out.c's pattern pieces: one sendmsg. Build with
+ * -DWRITE_CAP=0 for the 4 MiB of chapter 11.
+ */
+#ifndef WRITE_CAP
+#define WRITE_CAP 1
+#endif
+#define WRITE_BUDGET (WRITE_CAP ? 64 * 1024 : 4 * 1024 * 1024)
 
 /* What is left of a turn's budget. */
 struct budget {
@@ -121,12 +135,38 @@ int conn_error(const struct conn *c)
 	return err;
 }
 
+/* ANCHOR: nodelay */
+/* -DNODELAY=0: leave Nagle's algorithm on, as the kernel does. */
+#ifndef NODELAY
+#define NODELAY 1
+#endif
+
+/*
+ * nodelay: turn off Nagle's algorithm (tcp(7) TCP_NODELAY). With it on,
+ * a small send waits while an earlier one is unacknowledged, and a
+ * client delays its ACK (up to 40 ms on Linux) hoping to piggyback it on
+ * a request: pipelined answers, each its own small send, wait for each
+ * other. Set at a connection's second request (step), not at accept:
+ * a connection closed after one answer has nothing for Nagle to hold
+ * back, and its close path stays one call shorter.
+ */
+static int nodelay(int fd)
+{
+	int on = 1;
+
+	if (!NODELAY)
+		return 0;
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+/* ANCHOR_END: nodelay */
+
 /* req_drop: free the request in progress, if there is one. */
 static void req_drop(struct conn *c)
 {
 	if (!c->req)
 		return;
 	free(c->req->answer);
+	out_free(&c->req->out);
 	free(c->req->buf);
 	free(c->req);
 	c->req = NULL;
@@ -155,7 +195,7 @@ static unsigned interest(const struct conn *c)
 {
 	unsigned in = 0;
 
-	if (c->state != CONN_WRITING)
+	if (c->state != CONN_WRITING && !(c->req && out_held(&c->req->out)))
 		in |= INTEREST_READABLE;
 	if (c->req && out_pending(&c->req->out))
 		in |= INTEREST_WRITABLE;
@@ -331,8 +371,9 @@ static enum conn_result respond(struct conn *c, int status)
 	/* ANCHOR: work */
 	/*
 	 * The answer needs blocking work: the server hands it to a worker,
-	 * and the connection waits in CONN_WRITING with nothing to send, so
-	 * that nothing more is read meanwhile, until conn_answer.
+	 * and the connection waits in CONN_WRITING with nothing of its own
+	 * to send (answers held before it go: conn_run), so that nothing
+	 * more is read meanwhile, until conn_answer.
 	 */
 	if (status == ROUTE_WORK) {
 		q->working = true;
@@ -513,7 +554,8 @@ static void next_request(struct conn *c)
 	}
 	memmove(buf, buf + q->end, rest);
 	free(q->answer);
-	*q = (struct req){.buf = buf, .len = rest, .cap = cap};
+	*q = (struct req){.buf = buf, .len = rest, .cap = cap, .out = q->out};
+	out_next(&q->out); /* held answers stay */
 }
 /* ANCHOR_END: next_request */
 
@@ -618,11 +660,11 @@ static enum conn_result finish(struct conn *c, struct budget *b)
 static enum conn_result send_some(struct conn *c, struct budget *b)
 {
 	struct out *o = &c->req->out;
-	uint64_t before = o->head_sent + o->body_sent;
+	uint64_t before = o->sent;
 	/* Closed once sent without lingering (finish): say so to out_send. */
 	bool last = !c->req->keep && drained(c);
 	enum out_result r = out_send(o, c->fd, b->write, last);
-	uint64_t sent = o->head_sent + o->body_sent - before;
+	uint64_t sent = o->sent - before;
 
 	c->sent += sent;
 	b->write -= sent < b->write ? (size_t)sent : b->write;
@@ -674,6 +716,23 @@ static enum conn_result read_more(struct conn *c, struct budget *b, bool *moved)
 }
 /* ANCHOR_END: read_more */
 
+/* ANCHOR: hold */
+/*
+ * hold: the response is finished, the connection stays, and the bytes of
+ * another request follow it in the buffer: set the response aside if it
+ * is small (out_hold), to go out with the next ones in one sendmsg.
+ * Answered one by one, pipelined answers cost a send each. A response
+ * that waits for a worker is not finished: nothing to hold.
+ */
+static bool hold(struct conn *c)
+{
+	struct req *q = c->req;
+
+	return c->state == CONN_WRITING && !q->working && q->keep &&
+	       q->len > q->end && out_hold(&q->out);
+}
+/* ANCHOR_END: hold */
+
 /* ANCHOR: step */
 /*
  * step: one move of the state machine, as far as the flags allow: send,
@@ -688,23 +747,34 @@ static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
 	*moved = false;
 	if (c->state == CONN_LINGERING)
 		return linger(c, b);
-	if (q && out_pending(&q->out)) {
+	/*
+	 * Held answers wait while the buffer holds more to parse; the
+	 * turn's last answer is not held: all go before it ends.
+	 */
+	if (q && out_pending(&q->out) && (b->requests == 1 || !hold(c)) &&
+	    !(out_held(&q->out) && c->state != CONN_WRITING &&
+	      q->len != q->last_len)) {
 		if (c->can_write) {
 			if (b->write == 0)
 				return CONN_AGAIN;
 			*moved = true;
 			return send_some(c, b);
 		}
-		if (c->state == CONN_WRITING)
+		if (c->state == CONN_WRITING || out_held(&q->out))
 			return CONN_WAITING; /* wait for room (backpressure) */
 	}
 	if (c->state == CONN_WRITING && q->working)
 		return CONN_WAITING; /* for conn_answer */
-	if (c->state == CONN_WRITING) { /* and everything is sent */
+	if (c->state == CONN_WRITING) { /* sent, or held */
 		c->answered++;
 		if (!q->keep)
 			return finish(c, b);
 		next_request(c);
+		/* A second request: only now can Nagle hold an answer. */
+		if (c->answered == 1 && nodelay(c->fd) == -1) {
+			c->what = "setsockopt";
+			return CONN_FAILED;
+		}
 		*moved = true;
 		return --b->requests == 0 ? CONN_AGAIN : CONN_WAITING;
 	}
@@ -717,6 +787,11 @@ static enum conn_result step(struct conn *c, struct budget *b, bool *moved)
 		*moved = c->state != was || out_pending(&q->out) != owed;
 		if (res != CONN_WAITING || *moved)
 			return res;
+		q->last_len = q->len; /* all looked at: held answers may go */
+		if (out_held(&q->out)) {
+			*moved = true;
+			return CONN_WAITING;
+		}
 	}
 	if (c->eof)
 		return CONN_CLOSED; /* between requests (no req), or not */
@@ -739,6 +814,17 @@ enum conn_result conn_run(struct conn *c, const struct registry *r)
 	do
 		res = step(c, &b, &moved);
 	while (res == CONN_WAITING && moved);
+	/*
+	 * The answers held before a request that needs work go now, not
+	 * with its result: a job may take seconds. What the socket does not
+	 * take goes when it has room (step sends while a job runs).
+	 */
+	if (res == CONN_WORK && out_held(&c->req->out) && c->can_write) {
+		enum conn_result sent = send_some(c, &b);
+
+		if (sent == CONN_RESET || sent == CONN_FAILED)
+			return sent;
+	}
 	if (res == CONN_WAITING || res == CONN_AGAIN || res == CONN_WORK)
 		return arm(c, r, res);
 	return res;

@@ -29,7 +29,8 @@
  *
  * Bytes that follow a request in the buffer (pipelining) are the start of
  * the next one: they are parsed as soon as the response before them is
- * sent, without waiting for an event.
+ * sent, or set aside to go with the next ones (a small one: out_hold),
+ * without waiting for an event.
  *
  * How the socket is watched is CONN_MODE, fixed when building: edge-
  * triggered for reading and writing, registered once (the default);

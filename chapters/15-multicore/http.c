@@ -54,14 +54,22 @@
  *	  differing values are 400. A comma list ("5, 5") is 400: the RFC
  *	  (section 6.3) lets a server accept a list of identical values, but
  *	  "the value is 1*DIGIT" is one rule with no exceptions to get wrong.
+ *	- Host (section 3.2): an HTTP/1.1 request without it, any request
+ *	  with two, or with a value that is not host[:port], is 400. An
+ *	  IPv6 literal is checked loosely (hex digits, colons and dots).
+ *	- An absolute-form target ("http://host/path", section 3.2.2) is
+ *	  served by its path. Its authority must be valid, but need not
+ *	  match Host: the RFC says to use the target's and ignore Host's,
+ *	  and this server serves every host alike.
  *	- Transfer-Encoding with Content-Length is 400 (section 6.1: the
- *	  classic smuggling setup). Any coding but "chunked" is 501; chunked
- *	  twice, an empty list, or Transfer-Encoding in an HTTP/1.0 request
- *	  is 400.
+ *	  classic smuggling setup). A list whose last coding is not chunked
+ *	  is 400 (section 6.3), and so are chunked twice, an empty list, or
+ *	  Transfer-Encoding in an HTTP/1.0 request; another coding before
+ *	  the final chunked ("gzip, chunked") is 501.
  *
  * Sections: character classes, finding the end of the head, the request
- * line, header lines, the parser, lists and spans, body framing, Expect and
- * Connection, errors.
+ * line, header lines, Host and the target's authority, the parser, lists
+ * and spans, body framing, Expect and Connection, errors.
  */
 #include <limits.h>
 #include <string.h>
@@ -107,6 +115,11 @@ static int is_value_char(unsigned char c)
 static int is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
+}
+
+static int is_hex(unsigned char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 /* ASCII only, unlike tolower(3), whose answer depends on the locale. */
@@ -263,12 +276,117 @@ static int parse_header_line(const char *buf, size_t pos, size_t eol,
 }
 /* ANCHOR_END: header_line */
 
+/*** Host and the target's authority ***/
+
+/* What a reg-name may hold besides %HH (RFC 3986 section 3.2.2). */
+static int is_host_char(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
+		return 1;
+	return c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+/*
+ * is_authority: buf[p, end) is host [":" port] (RFC 9110 section 7.2).
+ * The host is an IPv6 literal in brackets, read loosely (hex digits,
+ * colons, dots), or a reg-name, which covers IPv4 addresses too; the port
+ * is digits. need_host refuses an empty host, which a Host header may
+ * have (RFC 9110 section 7.2) but an http URI may not (section 4.2.1).
+ */
+static int is_authority(const char *buf, size_t p, size_t end, int need_host)
+{
+	size_t host = p, colons = 0;
+
+	if (p < end && buf[p] == '[') {
+		for (p++; p < end && buf[p] != ']'; p++) {
+			if (buf[p] == ':')
+				colons++;
+			else if (buf[p] != '.' &&
+				 !is_hex((unsigned char)buf[p]))
+				return 0;
+		}
+		if (p == end || colons == 0)
+			return 0;
+		p++; /* the ']' */
+	} else {
+		while (p < end) {
+			if (buf[p] == '%' && end - p >= 3 &&
+			    is_hex((unsigned char)buf[p + 1]) &&
+			    is_hex((unsigned char)buf[p + 2]))
+				p += 3;
+			else if (is_host_char((unsigned char)buf[p]))
+				p++;
+			else
+				break;
+		}
+	}
+	if (need_host && p == host)
+		return 0;
+	if (p < end && buf[p] == ':') {
+		p++;
+		while (p < end && is_digit((unsigned char)buf[p]))
+			p++;
+	}
+	return p == end;
+}
+
+/* ANCHOR: host */
+/*
+ * check_host: RFC 9112 section 3.2: a server MUST answer 400 to an
+ * HTTP/1.1 request without Host, and to any request with more than one
+ * Host line or an invalid one. (HTTP/1.0 did not require Host.)
+ */
+static int check_host(const struct http_request *req, const char *buf)
+{
+	int i = http_header_next(req, buf, "host", 0);
+	struct http_span v;
+
+	if (i < 0)
+		return req->minor_version == 1 ? HTTP_BAD : 0;
+	if (http_header_next(req, buf, "host", i + 1) >= 0)
+		return HTTP_BAD;
+	v = req->headers[i].value;
+	return is_authority(buf, v.off, v.off + v.len, 0) ? 0 : HTTP_BAD;
+}
+/* ANCHOR_END: host */
+
+/* ANCHOR: absolute_form */
+/*
+ * absolute_form: a target "http://authority/path?query" (RFC 9112 section
+ * 3.2.2; a client sends it to a proxy, and a server MUST accept it too).
+ * Its authority must be valid, with a host (RFC 9110 section 4.2.1); the
+ * target is then narrowed to the path and query, which the routes read as
+ * they read an origin-form target. "http://host" has an empty path, which
+ * means "/" (RFC 9112 section 3.2.1). Any other target is left as it is.
+ */
+static int absolute_form(const char *buf, struct http_request *req)
+{
+	struct http_span t = req->target;
+	size_t p, end = t.off + t.len;
+
+	if (t.len >= 7 && http_span_ieq(buf, span(t.off, 7), "http://"))
+		p = t.off + 7;
+	else if (t.len >= 8 && http_span_ieq(buf, span(t.off, 8), "https://"))
+		p = t.off + 8;
+	else
+		return 0;
+	t.off = p;
+	while (p < end && buf[p] != '/' && buf[p] != '?')
+		p++;
+	if (!is_authority(buf, t.off, p, 1))
+		return HTTP_BAD;
+	req->target = span(p, end - p);
+	return 0;
+}
+/* ANCHOR_END: absolute_form */
+
 /*** the parser ***/
 
 /* ANCHOR: parse_head */
 /*
  * parse_head: buf[start, end) is a complete head, ending in CR LF CR LF.
- * Read the request line, then header lines until the empty one.
+ * Read the request line, then header lines until the empty one; then the
+ * rules that need the whole head (Host).
  */
 static int parse_head(const char *buf, size_t start, size_t end,
 		      struct http_request *req)
@@ -277,6 +395,8 @@ static int parse_head(const char *buf, size_t start, size_t end,
 	int r;
 
 	r = parse_request_line(buf, pos, eol, req);
+	if (r == 0)
+		r = absolute_form(buf, req);
 	if (r != 0)
 		return r;
 	req->nheaders = 0;
@@ -292,7 +412,7 @@ static int parse_head(const char *buf, size_t start, size_t end,
 			return r;
 		req->nheaders++;
 	}
-	return 0;
+	return check_host(req, buf);
 }
 /* ANCHOR_END: parse_head */
 
@@ -461,15 +581,34 @@ static int content_length(const struct http_request *req, const char *buf,
 
 /* ANCHOR: transfer_coding */
 /*
- * transfer_coding: the codings of all Transfer-Encoding lines, in order,
- * must be exactly one "chunked" (RFC 9112 section 6.1: chunked is applied
- * once and last). We implement no other coding: 501 (section 6.1 again).
+ * is_coding: a list element is a transfer-coding: a token, perhaps with
+ * parameters after a ';' (RFC 9112 section 7), which are not read.
+ */
+static int is_coding(const char *buf, struct http_span e)
+{
+	size_t p = e.off, end = e.off + e.len;
+
+	while (p < end && is_tchar((unsigned char)buf[p]))
+		p++;
+	if (p == e.off)
+		return 0;
+	while (p < end && is_ows((unsigned char)buf[p]))
+		p++;
+	return p == end || buf[p] == ';';
+}
+
+/*
+ * transfer_coding: the codings of all Transfer-Encoding lines, in order.
+ * RFC 9112 section 6.3: if the last is not chunked, the body's length
+ * cannot be known: 400, and the connection closes. Chunked is applied
+ * once (section 6.1). Before it, any other coding is one we do not
+ * implement: 501 (section 6.1 again).
  */
 static int transfer_coding(const struct http_request *req, const char *buf,
 			   struct http_body *out)
 {
 	struct http_span rest, elem;
-	int i, chunked = 0;
+	int i, chunked = 0, other = 0;
 
 	/* Section 6.1: in HTTP/1.0, Transfer-Encoding means faulty framing. */
 	if (req->minor_version == 0)
@@ -478,15 +617,18 @@ static int transfer_coding(const struct http_request *req, const char *buf,
 	     i = http_header_next(req, buf, "transfer-encoding", i + 1)) {
 		rest = req->headers[i].value;
 		while (list_next(buf, &rest, &elem)) {
-			if (!http_span_ieq(buf, elem, "chunked"))
-				return HTTP_NOT_IMPLEMENTED;
-			if (chunked)
-				return HTTP_BAD;
-			chunked = 1;
+			if (chunked || !is_coding(buf, elem))
+				return HTTP_BAD; /* after chunked, or junk */
+			if (http_span_ieq(buf, elem, "chunked"))
+				chunked = 1;
+			else
+				other = 1;
 		}
 	}
 	if (!chunked)
-		return HTTP_BAD; /* only empty values */
+		return HTTP_BAD; /* empty, or chunked is not last */
+	if (other)
+		return HTTP_NOT_IMPLEMENTED;
 	out->kind = HTTP_BODY_CHUNKED;
 	return 0;
 }

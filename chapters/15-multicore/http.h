@@ -55,7 +55,9 @@ struct http_header {
 /* What http_parse_request found. Valid only when it returned > 0. */
 struct http_request {
 	struct http_span method; /* "GET", "POST", ...: a token */
-	struct http_span target; /* the request-target: "/", "/echo?x=1" */
+	struct http_span target; /* the request-target: "/", "/echo?x=1";
+				    of "http://host/x?y", "/x?y" (empty for
+				    "http://host", which means "/") */
 	int minor_version;	 /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
 	size_t nheaders;	 /* how many entries of headers are used */
 	struct http_header headers[HTTP_MAX_HEADERS]; /* in arrival order */
@@ -73,7 +75,9 @@ struct http_request {
  *	req        filled in on success
  *
  * Returns the head's length in bytes (> 0; the body, or the next request,
- * starts there), HTTP_PARTIAL, or a negative enum http_result.
+ * starts there), HTTP_PARTIAL, or a negative enum http_result. Host is
+ * checked here (RFC 9112 section 3.2): missing in HTTP/1.1, twice, or
+ * invalid is HTTP_BAD.
  */
 int http_parse_request(const char *buf, size_t len, size_t last_len,
 		       size_t max_head, struct http_request *req);

@@ -2,7 +2,7 @@
  * out.c - the output of out.h: building a response, and sending it in as
  * many pieces as the kernel wants.
  *
- * Sections: the pattern, building, sending.
+ * Sections: the pattern, building, holding, sending.
  */
 /* MSG_NOSIGNAL is POSIX.1-2008, which -std=c11 alone hides. */
 #define _POSIX_C_SOURCE 200809L
@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -100,11 +101,64 @@ void out_no_body(struct out *o)
 	o->body_sent = 0;
 }
 
+/*** holding ***/
+
+/* -DBATCH=0: every answer goes out on its own, in its own sendmsg. */
+#ifndef BATCH
+#define BATCH 1
+#endif
+
+static int gather(const struct out *o, struct iovec iov[3]);
+
+void out_next(struct out *o)
+{
+	o->head_len = o->head_sent = 0;
+	out_no_body(o);
+}
+
+void out_free(struct out *o)
+{
+	free(o->held);
+	o->held = NULL;
+	o->held_len = o->held_sent = o->held_count = 0;
+}
+
+/* ANCHOR: hold */
+bool out_hold(struct out *o)
+{
+	uint64_t n = o->head_len - o->head_sent;
+	struct iovec iov[3];
+	int k;
+
+	if (o->kind != OUT_NONE)
+		n += o->body_len - o->body_sent;
+	if (!BATCH || o->held_count == OUT_HOLD_COUNT ||
+	    n > OUT_HOLD_MAX - o->held_len)
+		return false;
+	if (!o->held && !(o->held = malloc(OUT_HOLD_MAX)))
+		return false; /* no memory: it goes out on its own */
+	/* The head and the body, without what is held already (k from 1). */
+	k = gather(o, iov);
+	for (int i = o->held_sent < o->held_len; i < k; i++) {
+		memcpy(o->held + o->held_len, iov[i].iov_base, iov[i].iov_len);
+		o->held_len += iov[i].iov_len;
+	}
+	o->held_count++;
+	out_next(o);
+	return true;
+}
+/* ANCHOR_END: hold */
+
 /*** sending ***/
+
+bool out_held(const struct out *o)
+{
+	return o->held_sent < o->held_len;
+}
 
 bool out_pending(const struct out *o)
 {
-	return o->head_sent < o->head_len ||
+	return out_held(o) || o->head_sent < o->head_len ||
 	       (o->kind != OUT_NONE && o->body_sent < o->body_len);
 }
 
@@ -120,13 +174,18 @@ static void *unconst(const void *p)
 
 /* ANCHOR: gather */
 /*
- * gather: point iov at what is left, the head's rest and a piece of the
- * body, for one sendmsg. Returns how many entries it used.
+ * gather: point iov at what is left, the held answers', the head's rest
+ * and a piece of the body, for one sendmsg. Returns how many entries it
+ * used.
  */
-static int gather(const struct out *o, struct iovec iov[2])
+static int gather(const struct out *o, struct iovec iov[3])
 {
 	int n = 0;
 
+	if (out_held(o)) {
+		iov[n].iov_base = o->held + o->held_sent;
+		iov[n++].iov_len = o->held_len - o->held_sent;
+	}
 	if (o->head_sent < o->head_len) {
 		iov[n].iov_base = unconst(o->head + o->head_sent);
 		iov[n++].iov_len = o->head_len - o->head_sent;
@@ -144,11 +203,22 @@ static int gather(const struct out *o, struct iovec iov[2])
 	return n;
 }
 
-/* skip_sent: the kernel took n bytes: the head's first, then the body's. */
+/*
+ * skip_sent: the kernel took n bytes: the held answers' first, then the
+ * head's, then the body's. Held answers all sent, their buffer goes.
+ */
 static void skip_sent(struct out *o, size_t n)
 {
-	size_t h = o->head_len - o->head_sent;
+	size_t h = o->held_len - o->held_sent;
 
+	o->sent += n;
+	if (h > n)
+		h = n;
+	o->held_sent += h;
+	n -= h;
+	if (o->held && !out_held(o))
+		out_free(o);
+	h = o->head_len - o->head_sent;
 	if (h > n)
 		h = n;
 	o->head_sent += h;
@@ -176,7 +246,7 @@ enum out_result out_send(struct out *o, int fd, size_t budget, bool last)
 	size_t sent = 0;
 
 	while (out_pending(o)) {
-		struct iovec iov[2];
+		struct iovec iov[3];
 		struct msghdr msg = {.msg_iov = iov};
 		ssize_t n;
 

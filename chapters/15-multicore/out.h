@@ -12,6 +12,12 @@
  * (EAGAIN), or this turn's budget is spent. The caller arms EPOLLOUT in
  * the last two cases, and only then.
  *
+ * Pipelined answers travel together: out_hold copies a finished small
+ * answer aside (the held answers, at most OUT_HOLD_COUNT of them and
+ * OUT_HOLD_MAX bytes), and the next out_send sends them in front of the
+ * response after them, in one sendmsg. Build with -DBATCH=0 to send each
+ * answer on its own, as before.
+ *
  * Sections: the output, building it, sending it.
  */
 #ifndef OUT_H
@@ -25,6 +31,12 @@
 
 /* The most head bytes one response may have (ours use about 120). */
 #define OUT_HEAD_MAX 512
+
+/* ANCHOR: hold_max */
+/* The most answers, and bytes of them, held to go out in one send. */
+#define OUT_HOLD_COUNT 16
+#define OUT_HOLD_MAX   (16 * 1024)
+/* ANCHOR_END: hold_max */
 
 /* ANCHOR: out */
 /* Where a body's bytes come from. */
@@ -42,6 +54,12 @@ struct out {
 	const char *body;	 /* OUT_BYTES: the body (not owned) */
 	uint64_t body_len;	 /* the body's length in bytes */
 	uint64_t body_sent;	 /* of which the kernel has taken */
+	char *held;		 /* answers finished before this one, which
+				    go out in front of it (NULL: none) */
+	size_t held_len;	 /* bytes in held */
+	size_t held_sent;	 /* of which the kernel has taken */
+	unsigned held_count;	 /* answers in held */
+	uint64_t sent;		 /* bytes the kernel has taken, all told */
 };
 
 /* How a call to out_send ended. */
@@ -71,10 +89,27 @@ void out_pattern(struct out *o, uint64_t n);
 /* out_no_body: drop the body, keep the head (a response to HEAD). */
 void out_no_body(struct out *o);
 
+/*
+ * out_hold: set the finished response aside, copied, to go out in front
+ * of the next one, if it is small enough and there is room (see
+ * OUT_HOLD_MAX); the struct is then ready for the next response. Returns
+ * false if it stays (too large, no room, no memory, or -DBATCH=0).
+ */
+bool out_hold(struct out *o);
+
+/* out_next: ready for the next response; held answers stay. */
+void out_next(struct out *o);
+
+/* out_free: free what out_hold allocated. */
+void out_free(struct out *o);
+
 /*** sending it ***/
 
 /* out_pending: is anything left to send? */
 bool out_pending(const struct out *o);
+
+/* out_held: are held answers waiting to be sent? */
+bool out_held(const struct out *o);
 
 /*
  * out_send: send what is left to socket fd, until done, EAGAIN, or about

@@ -168,7 +168,8 @@ int route_request(struct out *o, const char *buf, struct http_span method,
 
 	if (q)
 		path.len = (size_t)(q - (buf + target.off));
-	if (http_span_eq(buf, path, "/"))
+	/* An empty path (from "http://host", see http.h) is "/". */
+	if (path.len == 0 || http_span_eq(buf, path, "/"))
 		return get ? text(o, 200, "Hello", NULL, keep)
 			   : not_allowed(o, "GET, HEAD", keep);
 	if (http_span_eq(buf, path, "/echo")) {

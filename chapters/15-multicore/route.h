@@ -15,9 +15,10 @@
  *
  * HEAD is GET without the body (RFC 9110 section 9.3.2): the same status
  * and headers, Content-Length included; a general-purpose server must
- * support both (section 9.1). A query string ("/?x=1") is ignored. Every
- * response is HTTP/1.1 with Content-Type, Content-Length and a Connection
- * header: keep-alive or close.
+ * support both (section 9.1). A query string ("/?x=1") is ignored, and
+ * the empty path of "http://host" is "/". Every response is HTTP/1.1
+ * with Content-Type, Content-Length and a Connection header: keep-alive
+ * or close.
  */
 #ifndef ROUTE_H
 #define ROUTE_H

@@ -1,5 +1,5 @@
 /*
- * stop.c - SIGINT and SIGTERM read from a signalfd; see stop.h.
+ * stop.c - SIGINT, SIGTERM and SIGQUIT read from a signalfd; see stop.h.
  */
 /* sigprocmask(2) under -std=c11. */
 #define _POSIX_C_SOURCE 200809L
@@ -27,6 +27,7 @@ int stop_open(const char **what)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGQUIT);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1) {
 		*what = "sigprocmask";
 		return -1;
@@ -49,7 +50,9 @@ int stop_read(int fd)
 			continue;
 		if (n != (ssize_t)sizeof(si))
 			break; /* EAGAIN: none left (it never returns less) */
-		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+		/* A fast stop read with a SIGQUIT wins (stop.h). */
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM ||
+		    (si.ssi_signo == SIGQUIT && stop == 0))
 			stop = (int)si.ssi_signo;
 	}
 	if (n == -1 && errno != EAGAIN)
