@@ -270,6 +270,32 @@ BIN=$DIR/server
 	check_q_silences_every_per_request_line
 }
 
+# Carried from chapter 14 with the Host rules and batched sends.
+
+@test "GET / and a FIFO's GET pipelined in one write: Hello is answered at once, the file once the writer closes" {
+	check_an_answer_before_a_job_does_not_wait_for_it
+}
+
+@test "Host: an HTTP/1.1 request without it, any with two, or with an invalid one gets 400 and the close; HTTP/1.0 may leave it out" {
+	check_host_missing_twice_or_invalid_gets_400
+}
+
+@test "an absolute-form target (http://host/path) is served by its path, whatever Host says" {
+	check_an_absolute_form_target_is_served_by_its
+}
+
+@test "Transfer-Encoding whose last coding is not chunked gets 400 and the close; another coding before chunked, 501" {
+	check_transfer_encoding_not_ending_in_chunked
+}
+
+@test "a connection that pipelines while reading slowly still gets every answer" {
+	check_a_slow_reader_that_pipelines_gets_every_answer
+}
+
+@test "fairness: an ordinary request is answered promptly while 150 pipelined slow readers ask for 1 MB each" {
+	check_an_ordinary_request_is_answered_among_slow_readers
+}
+
 # The parser's own tests, and the chunked decoder's.
 #
 # common/http_test.c holds the cases, one line each; every case runs at
