@@ -20,6 +20,7 @@ load defenses
 load keepalive
 load lean
 load threads
+load drain
 load multicore
 
 STOP_STATUS=0
@@ -294,6 +295,32 @@ BIN=$DIR/server
 
 @test "fairness: an ordinary request is answered promptly while 150 pipelined slow readers ask for 1 MB each" {
 	check_an_ordinary_request_is_answered_among_slow_readers
+}
+
+# SIGQUIT, the draining stop, carried from chapter 14: every loop drains
+# its own connections; main prints one report for them all. Left out: the
+# test that counts the descriptors the drain gives back (one listener and
+# its spare), which with a listener, a spare and an epoll set per loop
+# counts differently.
+
+@test "SIGQUIT with a worker blocked on a FIFO: the idle client closes, the job's answer completes once the writer closes, exit 0" {
+	check_sigquit_waits_for_a_blocked_worker
+}
+
+@test "SIGQUIT: an 8 MB download and 20 pipelined requests finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_pipelined_requests_finish
+}
+
+@test "SIGQUIT: an 8 MB download and 20 connections mid-request finish byte-exact; exit 0" {
+	check_sigquit_lets_a_download_and_20_requests_mid_way_finish
+}
+
+@test "SIGQUIT: the drain lasts at most -t; what is left is closed, exit 0" {
+	check_the_drain_lasts_at_most_t
+}
+
+@test "SIGQUIT: SIGTERM or a second SIGQUIT during the drain stops at once, exit 0" {
+	check_sigterm_during_a_drain_stops_fast
 }
 
 # The parser's own tests, and the chunked decoder's.

@@ -102,6 +102,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -162,6 +163,26 @@ struct counters {
 };
 
 /*
+ * What main tells the loops, through one word they all read when their
+ * stop eventfd is reported, and what they tell main back.
+ */
+enum command {
+	CMD_RUN,   /* go on */
+	CMD_DRAIN, /* SIGQUIT: drain (drain_start) */
+	CMD_STOP,  /* SIGINT, SIGTERM, or a second SIGQUIT: return now */
+};
+
+struct shared {
+	_Atomic int command;	     /* enum command, written by main */
+	_Atomic uint64_t next_id;    /* the next connection's number */
+	int wake_main;		     /* an eventfd main watches */
+	_Atomic unsigned drained;    /* loops that have begun to drain */
+	_Atomic uint64_t idle_closed; /* ... the idle connections they closed */
+	_Atomic uint64_t draining;   /* ... the connections they kept */
+	_Atomic unsigned finished;   /* loops whose run has returned */
+};
+
+/*
  * Everything one event loop works with: one per loop, each on a thread
  * of its own (chapter 15), sharing nothing but the pool and the
  * read-only settings, so that nothing on the request path takes a lock.
@@ -175,7 +196,12 @@ struct server {
 	struct timers timers; /* every connection's deadline, nearest first */
 	int64_t now;	      /* the clock, read once per turn of the loop */
 	struct listener listener; /* the listening socket: LISTENER */
-	int stop_fd;	      /* an eventfd: main writes it to stop: STOP */
+	int stop_fd;	      /* an eventfd main writes: STOP; main's */
+	struct shared *shared; /* main's word, and the drain's report */
+	bool draining;	      /* CMD_DRAIN came: see drain_start */
+	int64_t drain_start;  /* when it came */
+	int64_t drain_end;    /* what is still open then is closed */
+	size_t left;	      /* connections open when run returned */
 	struct pool *pool;    /* the workers (shared); our home's fd: WAKER */
 	int dir;	      /* -d: the directory /files/ serves, or -1 */
 	uint64_t *again;      /* tokens of connections to run again before
@@ -183,8 +209,6 @@ struct server {
 	size_t again_len;     /* how many there are */
 	size_t again_cap;     /* how many fit */
 	uint64_t max_body;    /* -b: the largest request body */
-	_Atomic uint64_t *next_id; /* the next connection's number in the
-				 log, one count for every loop */
 	struct counters counters; /* what it did, for main to print */
 	struct server *loops; /* every loop, for the log's count */
 	unsigned nloops;      /* how many */
@@ -302,7 +326,7 @@ static void conn_add(struct server *s, int fd, const struct sockaddr_in *from)
 	 * connection (not per request), for log lines that number clients
 	 * as the chapters before did: 1, 2, 3, whichever loop took them.
 	 */
-	uint64_t id = atomic_fetch_add_explicit(s->next_id, 1,
+	uint64_t id = atomic_fetch_add_explicit(&s->shared->next_id, 1,
 						memory_order_relaxed);
 	struct conn *c = conn_new(fd, id, from, s->max_body);
 	char addr[NET_ADDR_LEN];
@@ -484,6 +508,77 @@ static void log_turn(const struct conn *c, uint64_t requests,
 		       c->id, c->status, c->answered - answered - 1);
 }
 
+/*** draining ***/
+
+/* wake_main: tell main to look at the shared report. */
+static void wake_main(struct server *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->shared->wake_main, &one, sizeof(one)) == -1)
+		warn("server", "write eventfd", errno);
+}
+
+/* ANCHOR: drain */
+/*
+ * idle: c waits for a request of which not a byte has come, neither into
+ * a buffer (it has no req) nor into its socket (MSG_PEEK looks without taking).
+ */
+static bool idle(const struct conn *c)
+{
+	char byte;
+
+	if (c->state != CONN_HEAD || c->req)
+		return false;
+	return recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	       (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/*
+ * drain_start: main said CMD_DRAIN (SIGQUIT): this loop's share of
+ * chapter 14's draining stop. Close its listener and every idle
+ * connection; the others answer the requests they have sent and close
+ * once idle (conn_turn), within -t from now. What it did goes into the
+ * shared report, which main prints as one line once every loop has
+ * added to it.
+ */
+static void drain_start(struct server *s)
+{
+	struct timer *t, *next;
+	size_t idle_closed = 0;
+
+	s->draining = true;
+	s->drain_start = s->now;
+	s->drain_end = s->now + s->timers.length;
+	if (listener_close(&s->listener, poll_registry(&s->poll)) == -1)
+		warn("server", "registry_deregister (listener)", errno);
+	/* The queue lists every connection; conn_drop takes out only t. */
+	for (t = s->timers.head.next; t != &s->timers.head; t = next) {
+		struct conn *c = slab_get(&s->conns, t->token);
+
+		next = t->next;
+		if (c && idle(c)) {
+			conn_drop(s, c);
+			idle_closed++;
+		}
+	}
+	atomic_fetch_add(&s->shared->idle_closed, idle_closed);
+	atomic_fetch_add(&s->shared->draining, slab_len(&s->conns));
+	atomic_fetch_add(&s->shared->drained, 1); /* after the sums */
+	wake_main(s);
+}
+/* ANCHOR_END: drain */
+
+/* drain_timeout_ms: the wait's timeout, cut short by the drain's end. */
+static int drain_timeout_ms(const struct server *s, int timeout)
+{
+	int64_t ms = (s->drain_end - s->now + 999999) / 1000000;
+
+	if (ms < 0)
+		ms = 0;
+	return timeout == -1 || ms < timeout ? (int)ms : timeout;
+}
+
 /* ANCHOR: on_conn */
 /*
  * conn_turn: run connection c, for event e or (e NULL) because it asked
@@ -518,6 +613,8 @@ static void conn_turn(struct server *s, struct conn *c, const struct event *e)
 		}
 		/* fall through */
 	case CONN_WAITING:
+		if (s->draining && idle(c))
+			break; /* answered, and no next request: close */
 		deadline_update(s, c, was, sent, answered);
 		return;
 	case CONN_DONE:
@@ -717,7 +814,32 @@ static uint64_t in_flight(struct server *s)
 
 /* ANCHOR: loop */
 /*
- * run: wait and dispatch, until main writes the stop eventfd. Each turn
+ * command: the stop eventfd was reported: read it (it is edge-triggered,
+ * so this is not needed to silence it, only to keep its count from
+ * growing), then main's word. Returns true if the loop must return now.
+ */
+static bool command(struct server *s)
+{
+	uint64_t n;
+
+	if (read(s->stop_fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		die("read eventfd");
+	switch (atomic_load(&s->shared->command)) {
+	case CMD_STOP:
+		return true;
+	case CMD_DRAIN:
+		if (!s->draining)
+			drain_start(s);
+		return false;
+	default:
+		return false;
+	}
+}
+
+/*
+ * run: wait and dispatch, until main says stop (its eventfd and
+ * CMD_STOP); or drain (CMD_DRAIN), until the last connection closes or
+ * the drain's time is up. Each turn
  * reads the clock once (as libuv's loop time does): deadlines set in a
  * turn all count from that moment, so they stay in order. Every loop
  * runs this, on its own thread, with its own epoll set.
@@ -729,6 +851,9 @@ static void run(struct server *s)
 
 		s->now = timer_now();
 		expire(s);
+		if (s->draining && (slab_len(&s->conns) == 0 ||
+				    s->now >= s->drain_end))
+			return; /* drained, or out of time */
 		/*
 		 * Sleep until an event, a deadline, or the end of a pause; not
 		 * at all if a connection waits to run again.
@@ -737,6 +862,8 @@ static void run(struct server *s)
 			      ? 0
 			      : timers_timeout_ms(&s->timers, s->now);
 		timeout = listener_timeout_ms(&s->listener, s->now, timeout);
+		if (s->draining)
+			timeout = drain_timeout_ms(s, timeout);
 		if (poll_wait(&s->poll, &s->events, timeout) == -1) {
 			/* A signal (a handler ran): wait again. */
 			if (errno == EINTR)
@@ -759,15 +886,19 @@ static void run(struct server *s)
 			struct conn *c;
 
 			if (token == LISTENER) {
-				on_listener(s);
+				if (!s->draining) /* else closed this turn */
+					on_listener(s);
 				continue;
 			}
 			if (token == WAKER) {
 				work_done(s);
 				continue;
 			}
-			if (token == STOP)
-				return; /* main said so: see loops_stop */
+			if (token == STOP) {
+				if (command(s))
+					return; /* main said so: loops_stop */
+				continue;
+			}
 			/*
 			 * epoll_wait reports a source at most once per batch,
 			 * so an event for a connection closed earlier in this
@@ -802,7 +933,7 @@ static void server_close(struct server *s)
 	struct timer *t;
 
 	/* First, so that dropping connections does not re-arm it. */
-	if (listener_close(&s->listener, r) == -1)
+	if (!s->draining && listener_close(&s->listener, r) == -1)
 		warn("server", "registry_deregister (listener)", errno);
 	while ((t = timers_first(&s->timers))) {
 		struct conn *c = slab_get(&s->conns, t->token);
@@ -812,7 +943,6 @@ static void server_close(struct server *s)
 			conn_drop(s, c);
 	}
 	slab_free(&s->conns);
-	close(s->stop_fd);
 	free(s->again);
 	events_free(&s->events);
 	poll_close(&s->poll);
@@ -832,7 +962,10 @@ static void *loop_main(void *arg)
 	snprintf(name, sizeof(name), "loop%u", s->id);
 	pthread_setname_np(pthread_self(), name);
 	run(s);
+	s->left = slab_len(&s->conns); /* for main, after the join */
 	server_close(s);
+	atomic_fetch_add(&s->shared->finished, 1);
+	wake_main(s);
 	return NULL;
 }
 /* ANCHOR_END: loop_main */
@@ -945,23 +1078,43 @@ static void print_counters(struct server *loops, unsigned n)
 /* ANCHOR_END: counters */
 
 /* ANCHOR: wait_signal */
+/* tell: set main's word to cmd, and wake every loop to read it. */
+static void tell(struct server *loops, unsigned n, enum command cmd)
+{
+	uint64_t one = 1;
+
+	atomic_store(&loops[0].shared->command, cmd);
+	for (unsigned i = 0; i < n; i++)
+		if (write(loops[i].stop_fd, &one, sizeof(one)) == -1)
+			die("write eventfd");
+}
+
 /*
- * wait_signal: main's loop, a small one: wait on the signalfd until
- * SIGINT or SIGTERM, printing the counters whenever SIGUSR1's handler
- * interrupts the wait. Returns the signal.
+ * wait_signal: main's loop, a small one, on the signalfd (token 0) and
+ * the eventfd the loops write (token 1), printing the counters whenever
+ * SIGUSR1's handler interrupts the wait. SIGINT or SIGTERM: every loop
+ * is told to stop; returns the signal. SIGQUIT: every loop is told to
+ * drain, main prints their report once all have made it, and returns 0
+ * when all have finished; a stop signal meanwhile (a second SIGQUIT too)
+ * stops them at once.
  */
 static int wait_signal(int signals, struct server *loops, unsigned n)
 {
+	struct shared *sh = loops[0].shared;
 	struct poll p;
 	struct events ev;
+	bool draining = false, reported = false;
 	int sig = 0;
+	uint64_t v;
 
-	if (poll_new(&p) == -1 || events_new(&ev, 1) == -1)
+	if (poll_new(&p) == -1 || events_new(&ev, 2) == -1)
 		die("poll_new");
 	if (registry_register(poll_registry(&p), signals, 0,
+			      INTEREST_READABLE) == -1 ||
+	    registry_register(poll_registry(&p), sh->wake_main, 1,
 			      INTEREST_READABLE) == -1)
-		die("registry_register (signals)");
-	while (sig == 0) {
+		die("registry_register (main)");
+	for (;;) {
 		if (status_wanted) {
 			status_wanted = 0;
 			print_counters(loops, n);
@@ -974,30 +1127,63 @@ static int wait_signal(int signals, struct server *loops, unsigned n)
 		sig = stop_read(signals);
 		if (sig == -1)
 			die("read signalfd");
+		if (sig == SIGQUIT && !draining) {
+			draining = true;
+			tell(loops, n, CMD_DRAIN);
+		} else if (sig) {
+			printf("got %s: closing %" PRIu64 " connections\n",
+			       sig == SIGINT	? "SIGINT"
+			       : sig == SIGTERM ? "SIGTERM"
+						: "SIGQUIT",
+			       in_flight(&loops[0]));
+			tell(loops, n, CMD_STOP);
+			break;
+		}
+		if (read(sh->wake_main, &v, sizeof(v)) == -1 && errno != EAGAIN)
+			die("read eventfd");
+		if (draining && !reported && atomic_load(&sh->drained) == n) {
+			printf("got SIGQUIT: closed %" PRIu64
+			       " idle connections, draining %" PRIu64 "\n",
+			       atomic_load(&sh->idle_closed),
+			       atomic_load(&sh->draining));
+			reported = true;
+		}
+		if (draining && atomic_load(&sh->finished) == n)
+			break; /* sig is 0: drained, or out of time */
 	}
 	events_free(&ev);
-	poll_close(&p); /* which takes the signalfd out of it */
+	poll_close(&p); /* which takes its descriptors out of it */
 	return sig;
 }
 /* ANCHOR_END: wait_signal */
 
 /* ANCHOR: loops_stop */
 /*
- * loops_stop: tell every loop to stop (its eventfd), and join them all;
- * then stop the pool, whose results nobody will take now. A loop reads
- * its eventfd's event in its own time: between two of its turns, never
- * in the middle of one.
+ * loops_stop: join every loop (told to stop, or done draining), close
+ * their stop eventfds; then stop the pool, whose results nobody will
+ * take now. After a drain (sig 0), say how it ended: every connection
+ * closed, or some cut off when the time was up.
  */
-static void loops_stop(struct server *loops, unsigned n, struct pool *pool)
+static void loops_stop(struct server *loops, unsigned n, struct pool *pool,
+		       int sig)
 {
-	uint64_t one = 1;
 	struct pool_job *j, *next;
+	int64_t longest = 0;
+	size_t left = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		if (write(loops[i].stop_fd, &one, sizeof(one)) == -1)
-			die("write eventfd");
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		pthread_join(loops[i].thread, NULL);
+		close(loops[i].stop_fd);
+		left += loops[i].left;
+		if (loops[i].now - loops[i].drain_start > longest)
+			longest = loops[i].now - loops[i].drain_start;
+	}
+	if (sig == 0 && left == 0)
+		printf("drained in %.1f s\n", (double)longest / NS_PER_S);
+	else if (sig == 0)
+		printf("drain: out of time after %.1f s: closing %zu "
+		       "connections\n",
+		       (double)longest / NS_PER_S, left);
 	for (j = pool_stop(pool); j; j = next) {
 		next = j->next;
 		work_free((struct work *)(void *)j);
@@ -1079,7 +1265,7 @@ static unsigned allowed_cpus(int cpus[CPU_SETSIZE])
 int main(int argc, char **argv)
 {
 	static int cpus[CPU_SETSIZE];
-	static _Atomic uint64_t next_id = 1;
+	static struct shared shared = {.next_id = 1};
 	unsigned long timeout = DEFAULT_TIMEOUT;
 	unsigned long workers = DEFAULT_WORKERS, queue = DEFAULT_QUEUE;
 	unsigned long nloops = 0, max_body = DEFAULT_MAX_BODY;
@@ -1150,11 +1336,14 @@ int main(int argc, char **argv)
 	loops = calloc(nloops, sizeof(*loops));
 	if (!loops)
 		die("calloc");
+	shared.wake_main = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (shared.wake_main == -1)
+		die("eventfd");
 	for (unsigned i = 0; i < nloops; i++) {
 		struct server *s = &loops[i];
 
 		s->id = i;
-		s->next_id = &next_id;
+		s->shared = &shared;
 		s->loops = loops;
 		s->nloops = (unsigned)nloops;
 		s->pool = &pool;
@@ -1172,18 +1361,11 @@ int main(int argc, char **argv)
 	loops_start(loops, (unsigned)nloops, cpus, ncpus);
 	printf("listening on 127.0.0.1:%d\n", bound);
 	sig = wait_signal(signals, loops, (unsigned)nloops);
-	{
-		uint64_t open = 0;
-
-		for (unsigned i = 0; i < nloops; i++)
-			open += counted(&loops[i].counters.conns);
-		printf("got %s: closing %" PRIu64 " connections\n",
-		       sig == SIGINT ? "SIGINT" : "SIGTERM", open);
-	}
-	loops_stop(loops, (unsigned)nloops, &pool);
+	loops_stop(loops, (unsigned)nloops, &pool, sig);
 	print_counters(loops, (unsigned)nloops);
 	if (dirfd != -1)
 		close(dirfd);
+	close(shared.wake_main);
 	close(signals);
 	free(loops);
 	return 0;
