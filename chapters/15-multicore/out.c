@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,14 +40,25 @@ static const char PATTERN[] =
  * connection sends from this one block; none holds its body in memory.
  */
 static char pattern_block[PATTERN_BLOCK + PATTERN_LEN];
+static pthread_once_t pattern_once = PTHREAD_ONCE_INIT;
+
+/* pattern_fill: lay the pattern out over pattern_block. */
+static void pattern_fill(void)
+{
+	for (size_t i = 0; i < sizeof(pattern_block); i++)
+		pattern_block[i] = PATTERN[i % PATTERN_LEN];
+}
 
 /* pattern_at: up to *len bytes of the pattern from body offset off. */
 static const char *pattern_at(uint64_t off, size_t *len)
 {
-	/* Filled on first use; the server has one thread. */
-	if (pattern_block[0] == '\0')
-		for (size_t i = 0; i < sizeof(pattern_block); i++)
-			pattern_block[i] = PATTERN[i % PATTERN_LEN];
+	/*
+	 * Filled on first use, once: with a loop per core, two loops may
+	 * ask at once (chapter 14's test for an empty block was a data
+	 * race here, which ThreadSanitizer found). After the first call,
+	 * pthread_once is one load.
+	 */
+	pthread_once(&pattern_once, pattern_fill);
 	if (*len > PATTERN_BLOCK)
 		*len = PATTERN_BLOCK;
 	return pattern_block + off % PATTERN_LEN;
