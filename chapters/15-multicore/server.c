@@ -3,8 +3,17 @@
  * system calls and bytes as it takes.
  *
  * Listens on 127.0.0.1:PORT (default 8000; 0 lets the kernel choose) and
- * serves every client from one thread with one poll, as Mario Zupan's
- * "Epoll With Rust" does. This file is the loop and a connection's life:
+ * serves its clients from -L loops (chapter 15), each a thread pinned to
+ * one CPU with its own epoll set, timers, connections and slab: each loop
+ * is chapter 14's one loop, as Mario Zupan's "Epoll With Rust" has it,
+ * and a connection belongs to the loop that accepted it. -m says how the
+ * loops share the port: a listening socket each with SO_REUSEPORT
+ * (reuseport, the default), or one socket in every loop's epoll set with
+ * EPOLLEXCLUSIVE (exclusive) or without it (shared: the thundering herd).
+ * Per-loop counters (accepted, wakeups, wasted, requests) on SIGUSR1 and
+ * at exit. Main reads the signals and tells the loops to stop or drain
+ * (the last sections). This file is
+ * the loop and a connection's life:
  *
  *	accept: a level-triggered listener, added once, never re-armed
  *	(listener.h); a new connection is run at once (conn_add): its
@@ -84,8 +93,8 @@
  * gone, and one for the shutdown.
  *
  * Sections: the server, logging, signals, connections, deadlines, running
- * connections, blocking work, the listener, the event loop, shutting
- * down, the command line, main.
+ * connections, draining, blocking work, the listener, the event loop,
+ * shutting down, the loops, the command line, main.
  */
 /* sched_getaffinity(2) and pthread_setaffinity_np(3): GNU extensions. */
 #define _GNU_SOURCE
@@ -259,7 +268,7 @@ static const char *peer_name(const struct conn *c, char buf[NET_ADDR_LEN])
 /*** signals ***/
 
 /* ANCHOR: signals */
-/* Set by the SIGUSR1 handler, read and cleared by the loop. */
+/* Set by the SIGUSR1 handler, read and cleared by main (wait_signal). */
 static volatile sig_atomic_t status_wanted;
 
 /* on_sigusr1: ask for a status line; all a handler may safely do. */
