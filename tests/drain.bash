@@ -184,8 +184,16 @@ check_the_drain_lasts_at_most_t() {
 	sigquit_and_wait
 	seconds_between "$(elapsed_since "$start")" 1.9 15
 	log_has 'got SIGQUIT: closed 0 idle connections, draining 2'
-	[ "$(logged 'timeout, writing the response$')" -eq 1 ]
-	log_matches '^drain: out of time after [0-9.]+ s: closing 1 connections$'
+	# The silent client's own deadline usually passes first and closes
+	# it; when its last send came just before the SIGQUIT (a fast server
+	# fills its buffers in a few ms), that deadline falls after the
+	# drain's end and the drain closes both. Either way, every one of the
+	# two is closed by a deadline, and the drain by its own.
+	local timeouts left
+	timeouts=$(logged 'timeout, writing the response$')
+	left=$(sed -nE 's/^drain: out of time after [0-9.]+ s: closing ([0-9]+) connections$/\1/p' \
+		"$(log_of SERVER)")
+	[ -n "$left" ] && [ "$left" -ge 1 ] && [ $((timeouts + left)) -eq 2 ]
 	kill "$slow" "$never"
 	wait "$slow" "$never" || true
 }
