@@ -132,7 +132,9 @@ check_backpressure_100000_pipelined_requests() {
 	assert_idle "$SERVER_PID"
 	after=$(vm_rss "$SERVER_PID")
 	diag "VmRSS $before KiB before, $after KiB with the pipeliner stuck"
-	[ $((after - before)) -lt 4096 ]
+	# A sanitizer's quarantine holds freed blocks (16 grew 6.6 MB under
+	# ASan, 1.4 MB without): the bound is ours, checked in the plain run.
+	[ -n "${SANITIZED:-}" ] || [ $((after - before)) -lt 4096 ]
 	# The peer could not send it all: the server stopped reading.
 	wait "$pid" || status=$?
 	[ "$status" -eq 3 ]
