@@ -127,6 +127,8 @@ struct conn {
 				    the socket (IORING_CQE_F_SOCK_NONEMPTY) */
 	bool recv_armed;	 /* a multishot receive is in the kernel */
 	bool recv_cancelled;	 /* and a cancel is on its way to it */
+	bool starved;		 /* its receive ended in -ENOBUFS: it waits
+				    in the server's queue to be armed again */
 	bool sending;		 /* a sendmsg is in the kernel */
 	bool closing;		 /* closed: waiting for the last completion */
 };

@@ -142,6 +142,12 @@ struct server {
 	uint64_t next_id;     /* the next connection's number in the log */
 	uint64_t answered;    /* responses sent whole, for the status line */
 	uint64_t nobufs;      /* receives ended by an empty buffer ring */
+	uint64_t *starved;    /* their tokens, oldest first: a circular
+				 queue, armed again as buffers come back */
+	size_t starved_cap;   /* its slots (a power of two, or 0) */
+	size_t starved_head;  /* the oldest token's slot */
+	size_t starved_len;   /* tokens queued (some may be stale) */
+	uint32_t returned;    /* buffers put back since the last re-arming */
 	uint64_t stale;	      /* completions for a connection gone */
 	bool quiet;	      /* -q: no per-request log lines */
 };
@@ -354,7 +360,7 @@ static void conn_sync(struct server *s, struct conn *c)
 	bool want = conn_wants_recv(c);
 
 	submit_send(s, c);
-	if (want && !c->recv_armed)
+	if (want && !c->recv_armed && !c->starved)
 		submit_recv(s, c);
 	else if (!want && c->recv_armed && !c->recv_cancelled && !c->eof) {
 		submit_cancel(s, c->token, user_data(OP_RECV, c->token));
@@ -713,12 +719,75 @@ static void on_listen_poll(struct server *s, const struct uring_cqe *cqe)
 }
 /* ANCHOR_END: on_accept */
 
+/* ANCHOR: starve */
+/*
+ * starve: connection c's receive found the buffer ring empty (-ENOBUFS)
+ * and has ended, its bytes still in the socket. Armed again at once, it
+ * would find the ring as empty: every buffer is in a completion not yet
+ * read, behind this one. With thousands of connections each such
+ * receive comes back as another -ENOBUFS, the CQ fills with them, and
+ * which connection gets the next buffer is chance: some wait seconds.
+ * So c waits in a queue, first come first armed (rearm_starved).
+ */
+static void starve(struct server *s, struct conn *c)
+{
+	if (s->starved_len == s->starved_cap) {
+		size_t cap = s->starved_cap ? 2 * s->starved_cap : 64;
+		uint64_t *q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			die("malloc (the starved queue)");
+		for (size_t i = 0; i < s->starved_len; i++)
+			q[i] = s->starved[(s->starved_head + i) &
+					  (s->starved_cap - 1)];
+		free(s->starved);
+		s->starved = q;
+		s->starved_cap = cap;
+		s->starved_head = 0;
+	}
+	s->starved[(s->starved_head + s->starved_len++) &
+		   (s->starved_cap - 1)] = c->token;
+	c->starved = true;
+}
+
+/*
+ * rearm_starved: once a turn, before the wait: arm the receives of the
+ * oldest starved connections again, one for each buffer put back since
+ * the last time; as many as the ring holds once the CQ is empty (no
+ * completion holds a buffer then, or few). One that finds the ring empty
+ * all the same goes to the back of the queue. A token whose connection
+ * has gone (its slot's generation moved on) is skipped.
+ */
+static void rearm_starved(struct server *s)
+{
+	uint32_t budget = s->returned;
+
+	if (!ring_ready(&s->ring) && budget < s->bufs.count)
+		budget = s->bufs.count;
+	s->returned = 0;
+	while (budget > 0 && s->starved_len > 0) {
+		uint64_t token = s->starved[s->starved_head];
+		struct conn *c = slab_get(&s->conns, token);
+
+		s->starved_head = (s->starved_head + 1) & (s->starved_cap - 1);
+		s->starved_len--;
+		if (!c || !c->starved)
+			continue;
+		c->starved = false;
+		if (c->closing || c->recv_armed || !conn_wants_recv(c))
+			continue; /* conn_sync arms it when it wants one */
+		submit_recv(s, c);
+		budget--;
+	}
+}
+/* ANCHOR_END: starve */
+
 /* ANCHOR: on_recv */
 /*
  * on_recv: a completion of connection c's receive. Bytes come in a
  * buffer from the ring, which goes back to the ring as soon as they are
  * copied out. -ENOBUFS: the ring was empty when bytes came; the receive
- * has ended, and conn_sync arms it again, now that buffers are back.
+ * has ended, and waits in the starved queue (starve).
  */
 static enum conn_result on_recv(struct server *s, struct conn *c,
 				const struct uring_cqe *cqe)
@@ -735,13 +804,16 @@ static enum conn_result on_recv(struct server *s, struct conn *c,
 			res = conn_input(c, bufring_get(&s->bufs, bid),
 					 (size_t)cqe->res, more_queued);
 		bufring_put(&s->bufs, bid);
+		s->returned++;
 		return res;
 	}
 	if (cqe->res == 0)
 		return conn_input(c, NULL, 0, false); /* end of stream */
-	if (cqe->res == -ENOBUFS)
+	if (cqe->res == -ENOBUFS) {
 		s->nobufs++;
-	else if (cqe->res == -ECONNRESET)
+		if (!c->recv_armed)
+			starve(s, c);
+	} else if (cqe->res == -ECONNRESET)
 		return CONN_RESET;
 	else if (cqe->res < 0 && cqe->res != -ECANCELED) {
 		errno = -cqe->res;
@@ -889,7 +961,8 @@ static int run(struct server *s)
 			if (timeout == -1 || ms < timeout)
 				timeout = (int)ms;
 		}
-		/* The buffers given back since the last wait, then wait. */
+		/* Starved receives, the buffers back, then wait. */
+		rearm_starved(s);
 		bufring_publish(&s->bufs);
 		if (ring_wait(&s->ring, timeout) == -1) {
 			if (errno == EINTR)
@@ -973,6 +1046,7 @@ static void server_close(struct server *s, int sig)
 			on_cqe(s, &cqe);
 	}
 	slab_free(&s->conns);
+	free(s->starved);
 	bufring_close(&s->bufs, &s->ring);
 	ring_close(&s->ring);
 	if (s->listener != -1)
