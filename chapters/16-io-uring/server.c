@@ -749,7 +749,9 @@ static void starve(struct server *s, struct conn *c)
 		   (s->starved_cap - 1)] = c->token;
 	c->starved = true;
 }
+/* ANCHOR_END: starve */
 
+/* ANCHOR: rearm */
 /*
  * rearm_starved: once a turn, before the wait: arm the receives of the
  * oldest starved connections again, one for each buffer put back since
@@ -780,7 +782,7 @@ static void rearm_starved(struct server *s)
 		budget--;
 	}
 }
-/* ANCHOR_END: starve */
+/* ANCHOR_END: rearm */
 
 /* ANCHOR: on_recv */
 /*
