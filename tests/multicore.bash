@@ -152,6 +152,26 @@ check_sigterm_joins_every_loop() {
 	[ "$(counter accepted 1)" -ge 1 ]
 }
 
+# strace -f, shared mode: the counters are the calls. Every wakeup a loop
+# counts is one accept4, and every wasted one an accept4 that found
+# nothing (EAGAIN); a call two threads were in at once is split over two
+# lines, and only the resumed half has the result.
+check_strace_f_the_herd_counters_are_the_calls() {
+	need_strace
+	local trace=$BATS_TEST_TMPDIR/trace calls eagain
+	spawn_traced "$trace" -f -e trace=accept4 -- "$BIN" -q -L 2 -m shared 0
+	connections 500
+	stop_traced 0
+	grep '^loop=' "$(log_of SERVER)"
+	calls=$(grep -cE '(accept4\(|<\.\.\. accept4 resumed>).* = (-1|[0-9]+)( |$)' "$trace")
+	eagain=$(grep -cE '(accept4\(|<\.\.\. accept4 resumed>).* = -1 EAGAIN' "$trace")
+	echo "strace -f: $calls accept4, $eagain of them EAGAIN"
+	[ "$(counter accepted)" -eq 500 ]
+	[ "$calls" -eq "$(counter wakeups)" ]
+	[ "$eagain" -eq "$(counter wasted)" ]
+	[ "$eagain" -ge 1 ]
+}
+
 # strace -f, exclusive mode: main registers the listener in each loop's
 # epoll set with EPOLLEXCLUSIVE and without EPOLLRDHUP (two descriptors for
 # one socket); every accept4 is made by a loop's thread, not by main

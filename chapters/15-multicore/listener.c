@@ -10,12 +10,25 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "listener.h"
 
 #define NS_PER_MS 1000000LL
+
+/* ANCHOR: table */
+/*
+ * table: the table of descriptors is the process's, one for every loop.
+ * shed frees a number and accepts into it; another loop's accept4 in
+ * between would take the number, and leave the shedding loop with
+ * neither the connection nor a spare. So accept4 holds this lock for
+ * reading (the loops never wait for each other) and shed for writing.
+ * Writers first (a GNU initializer): accepting loops cannot hold it off.
+ */
+static pthread_rwlock_t table = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+/* ANCHOR_END: table */
 
 /*** the listener ***/
 
@@ -137,11 +150,13 @@ int listener_close(struct listener *l, const struct registry *r)
  * it at once (the client sees its connection closed rather than hanging
  * in the queue), and take the spare back. Returns 1 if a connection was
  * shed (from *peer), 0 if none was queued any more, -1 if there is no
- * spare to give up.
+ * spare to give up, or the number it freed was taken before the accept
+ * (by a thread that does not take the table lock: a pool worker's open).
+ * The caller holds the table lock for writing.
  */
 static int shed(struct listener *l, struct sockaddr_in *peer)
 {
-	int fd;
+	int fd, err;
 
 	if (l->spare == -1)
 		l->spare = spare_open(); /* lost last time; maybe free now */
@@ -151,9 +166,12 @@ static int shed(struct listener *l, struct sockaddr_in *peer)
 	do
 		fd = net_accept(l->fd, peer);
 	while (fd == -1 && errno == EINTR);
+	err = errno;
 	if (fd != -1)
 		close(fd);
 	l->spare = spare_open();
+	if (fd == -1 && (err == EMFILE || err == ENFILE))
+		return -1; /* still queued, and no spare now */
 	return fd != -1;
 }
 /* ANCHOR_END: emfile */
@@ -169,11 +187,15 @@ static void pause_listener(struct listener *l, int64_t now)
 enum listener_result listener_accept(struct listener *l, int64_t now,
 				     int *fd, struct sockaddr_in *peer)
 {
-	int err;
+	int err, res;
 
+	pthread_rwlock_rdlock(&table);
 	do
 		*fd = net_accept(l->fd, peer);
 	while (*fd == -1 && errno == EINTR);
+	err = errno;
+	pthread_rwlock_unlock(&table);
+	errno = err;
 	if (*fd != -1)
 		return LISTENER_ACCEPTED;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -185,8 +207,10 @@ enum listener_result listener_accept(struct listener *l, int64_t now,
 		 * connection or one moment, never the server.
 		 */
 		return LISTENER_FAILED;
-	err = errno;
-	switch (shed(l, peer)) {
+	pthread_rwlock_wrlock(&table);
+	res = shed(l, peer);
+	pthread_rwlock_unlock(&table);
+	switch (res) {
 	case 1:
 		return LISTENER_SHED;
 	case 0:
@@ -194,7 +218,8 @@ enum listener_result listener_accept(struct listener *l, int64_t now,
 	default:
 		/*
 		 * No spare either (another process took the last file:
-		 * ENFILE): pause until a connection closes, or 500 ms.
+		 * ENFILE; or a worker's open took the number): pause until
+		 * a connection closes, or 500 ms.
 		 */
 		pause_listener(l, now);
 		errno = err;
