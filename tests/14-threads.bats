@@ -62,6 +62,10 @@ BIN=$DIR/server
 	check_a_client_that_closes_mid_job_is_closed
 }
 
+@test "a client that resets while its job runs: the answer is dropped when the job ends, descriptors back to the baseline" {
+	check_a_client_that_resets_mid_job_is_closed
+}
+
 @test "SIGTERM with a worker blocked and a job queued: exit 0, nothing leaked" {
 	check_sigterm_with_a_blocked_worker_exits_0
 }

@@ -226,6 +226,29 @@ check_a_client_that_closes_mid_job_is_closed() {
 	wait_for 10 fds_are "$base"
 }
 
+# a client that resets while its job runs: the request is read and the
+# job blocks on the FIFO, then one byte more and the reset (peer's -S,
+# 300 ms after the request); the job's answer is dropped when it comes,
+# the descriptors are back to the baseline, and the next client is served
+check_a_client_that_resets_mid_job_is_closed() {
+	files_dir
+	server_start "$BIN" -d "$FILES" -w 1 0
+	local base w req="GET /files/fifo HTTP/1.1\r\n${HOST_LINE}\r\n" n
+	base=$(fd_count "$SERVER_PID")
+	n=$(printf "$req" | wc -c)
+	run timeout 10 "$COMMON/peer" -s "${req}G" -c "$n" -d 300 -S $((n + 1)) \
+		-t 5000 "$SERVER_PORT"
+	echo "$output"
+	[[ $output == *"reset by us"* ]]
+	requests_read 1
+	exec {w}>"$FILES/fifo"
+	printf 'late\n' >&"$w"
+	exec {w}>&-
+	wait_for 10 log_has 'a job done for a client gone: dropped'
+	wait_for 10 fds_are "$base"
+	alive_and_served
+}
+
 # SIGTERM with a worker blocked in a FIFO's open and a job queued: exit 0
 # (under ASan: nothing leaked) within the stop's deadline
 check_sigterm_with_a_blocked_worker_exits_0() {
