@@ -75,7 +75,8 @@ diff:
 	prev=$${base:+chapters/$$base}; \
 	prev=$${prev:-$$(ls -d chapters/[0-9][0-9]-* | grep -B1 -x "$$c" | head -n 1)}; \
 	[ "$$prev" != "$$c" ] || { echo "make diff: $$c is the first chapter" >&2; exit 2; }; \
-	diff -ruN -X common/diff-exclude "$$prev" "$$c" || [ $$? -eq 1 ]
+	diff -ruN -X common/diff-exclude "$$prev" "$$c"; s=$$?; \
+	[ $$s -le 1 ] || [ $$s -eq 141 ] # 1: they differ; 141: a pager or head quit early
 
 book:
 	@common/mdlisting book/*.md

@@ -757,8 +757,8 @@ static void starve(struct server *s, struct conn *c)
  * oldest starved connections again, one for each buffer put back since
  * the last time; as many as the ring holds once the CQ is empty (no
  * completion holds a buffer then, or few). One that finds the ring empty
- * all the same goes to the back of the queue. A token whose connection
- * has gone (its slot's generation moved on) is skipped.
+ * all the same is queued again, at the back, by on_recv. A token whose
+ * connection has gone (its slot's generation moved on) is skipped.
  */
 static void rearm_starved(struct server *s)
 {
@@ -773,7 +773,7 @@ static void rearm_starved(struct server *s)
 
 		s->starved_head = (s->starved_head + 1) & (s->starved_cap - 1);
 		s->starved_len--;
-		if (!c || !c->starved)
+		if (!c)
 			continue;
 		c->starved = false;
 		if (c->closing || c->recv_armed || !conn_wants_recv(c))
