@@ -782,12 +782,12 @@ static int run(struct server *s)
 				continue;
 			}
 			/*
-			 * epoll_wait reports a source at most once per batch,
-			 * so an event for a connection closed earlier in this
-			 * batch cannot happen; if it ever did, there is no
-			 * context, and nothing to do: its slot's generation
-			 * has moved on (slab.h), even if the slot and the
-			 * descriptor number are a new connection's now.
+			 * A connection closed earlier in this batch (by
+			 * work_done, whose job ended after its client left)
+			 * may still have an event in it. It finds no context,
+			 * and nothing to do: its slot's generation has moved
+			 * on (slab.h), even if the slot and the descriptor
+			 * number are a new connection's now.
 			 */
 			c = slab_get(&s->conns, token);
 			if (c)
