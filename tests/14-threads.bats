@@ -50,6 +50,10 @@ BIN=$DIR/server
 	check_lookup_localhost_answers_127_0_0_1
 }
 
+@test "lookups take at most half the workers: two blocked in getaddrinfo (/etc/hosts a FIFO) leave a worker for a file" {
+	check_lookups_take_at_most_half_the_workers
+}
+
 @test "GET / and a FIFO's GET pipelined in one write: Hello is answered at once, the file once the writer closes" {
 	check_an_answer_before_a_job_does_not_wait_for_it
 }

@@ -92,6 +92,10 @@ BIN=$DIR/server
 	check_lookup_localhost_answers_127_0_0_1
 }
 
+@test "lookups take at most half the workers: two blocked in getaddrinfo (/etc/hosts a FIFO) leave a worker for a file" {
+	check_lookups_take_at_most_half_the_workers
+}
+
 @test "a client whose deadline passes while its job runs: the answer is dropped, descriptors back to the baseline" {
 	check_a_client_gone_mid_job_leaves_nothing
 }

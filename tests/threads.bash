@@ -169,6 +169,56 @@ check_lookup_localhost_answers_127_0_0_1() {
 	[ "$output" = 127.0.0.1 ]
 }
 
+# hosts_openers FIFO N: open FIFO for writing N times, one after the
+# other; each open lets one blocked open of it for reading go on.
+hosts_openers() {
+	local i
+	trap '' PIPE
+	for ((i = 0; i < $2; i++)); do
+		: >"$1"
+	done
+}
+
+# lookups run on at most half the workers: with -w 2, two lookups that
+# block hold one worker, and a file is still served by the other. To
+# block a lookup at will, the server runs in a mount namespace of its own
+# where /etc/hosts is a FIFO: getaddrinfo's open of it waits for a
+# writer. (Then glibc finds it cannot rewind a FIFO, gives up on the
+# file, and the lookup ends in 404; RES_OPTIONS keeps the DNS attempt
+# that follows short.) Needs root: unshare -m, mount --bind.
+check_lookups_take_at_most_half_the_workers() {
+	unshare -m true 2>/dev/null || skip "unshare -m needs root (CAP_SYS_ADMIN)"
+	files_dir
+	local hosts=$BATS_TEST_TMPDIR/hosts a b openers start
+	mkfifo "$hosts"
+	RES_OPTIONS='timeout:1 attempts:1' server_start unshare -m \
+		sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' \
+		sh "$hosts" "$BIN" -d "$FILES" -w 2 -Q 8 0
+	http "http://127.0.0.1:$SERVER_PORT/lookup/a.test" -o /dev/null \
+		-w '%{http_code}\n' >"$BATS_TEST_TMPDIR/a" &
+	a=$!
+	http "http://127.0.0.1:$SERVER_PORT/lookup/b.test" -o /dev/null \
+		-w '%{http_code}\n' >"$BATS_TEST_TMPDIR/b" &
+	b=$!
+	wait_for 10 requests_read 2
+	# One lookup is in a worker, blocked in the open of /etc/hosts; the
+	# other waits in the queue. The second worker serves a file.
+	start=$EPOCHREALTIME
+	run -0 http "http://127.0.0.1:$SERVER_PORT/files/a.txt" --max-time 5
+	[ "$output" = "hello from a file" ]
+	seconds_between "$(elapsed_since "$start")" 0 2
+	kill -0 "$a" && kill -0 "$b"
+	hosts_openers "$hosts" 10 &
+	openers=$!
+	wait "$a"
+	wait "$b"
+	kill "$openers" 2>/dev/null || true
+	wait "$openers" 2>/dev/null || true
+	cat "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	[ "$(<"$BATS_TEST_TMPDIR/a")" = 404 ]
+	[ "$(<"$BATS_TEST_TMPDIR/b")" = 404 ]
+}
+
 # GET / and GET /files/fifo pipelined in one write: Hello's answer comes
 # at once, while the worker still waits for the FIFO (an answer set aside
 # to go with the next one must not wait for a job); the file's follows
